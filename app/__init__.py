@@ -1,0 +1,1 @@
+"""The API process: FastAPI front door, video records, storage. Never imports torch."""

@@ -1,0 +1,165 @@
+"""`t2v`: run the API, workers, or the whole stack on one machine."""
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app.settings import get_settings
+
+
+def _api(args) -> None:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = get_settings()
+    host = args.host or settings.api_host
+    port = args.port or settings.api_port
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+
+
+def _worker(args) -> None:
+    from workers.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    models = [m for m in (args.models or "").split(",") if m]
+    queues = [q for q in (args.queues or "").split(",") if q]
+    if not models and not queues:
+        models = [settings.default_model]
+    run_worker(settings, models, queues, burst=args.burst)
+
+
+def _wait_http(url: str, timeout_s: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout_s}s")
+
+
+class Stack:
+    """Embedded Redis (unless T2V_REDIS_URL is set), one worker for the default model, the API."""
+
+    def __init__(self, host: str, port: int, data_dir: Path):
+        self.host, self.port, self.data_dir = host, port, data_dir.resolve()
+        self.redis = None
+        self.children: list[subprocess.Popen] = []
+
+    def start(self) -> str:
+        from app.embedded_redis import EmbeddedRedis
+
+        env = dict(os.environ, T2V_DATA_DIR=str(self.data_dir))
+        if not env.get("T2V_REDIS_URL"):
+            self.redis = EmbeddedRedis(self.data_dir / "redis").start()
+            env["T2V_REDIS_URL"] = self.redis.url
+            print(f"redis: embedded valkey on {self.redis.url} (AOF in {self.redis.data_dir})", flush=True)
+        t2v = [sys.executable, "-m", "app.cli"]
+        self.children.append(subprocess.Popen([*t2v, "worker"], env=env))
+        self.children.append(subprocess.Popen([*t2v, "api", "--host", self.host, "--port", str(self.port)], env=env))
+        base = f"http://{self.host}:{self.port}"
+        _wait_http(f"{base}/healthz", 60)
+        print(f"api: {base}/v1 (docs at {base}/docs)", flush=True)
+        return base
+
+    def wait_for_worker(self, base: str, timeout_s: float = 300) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            ready = httpx.get(f"{base}/readyz", timeout=2).json()
+            if any(m["live"] for m in ready.get("models", {}).values()):
+                return
+            if any(c.poll() is not None for c in self.children):
+                raise RuntimeError("a child process exited during start-up")
+            time.sleep(0.5)
+        raise TimeoutError("no worker became ready")
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in self.children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if self.redis:
+            self.redis.stop()
+
+
+def _up(args) -> None:
+    settings = get_settings()
+    stack = Stack(args.host or settings.api_host, args.port or settings.api_port, args.data_dir or settings.data_dir)
+    try:
+        base = stack.start()
+        stack.wait_for_worker(base)
+        print("ready: Ctrl-C stops everything", flush=True)
+        while all(c.poll() is None for c in stack.children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+def _demo(args) -> None:
+    """Start the stack, generate one video with the openai SDK, print where it is, stop."""
+    from app.demo import generate_sample
+
+    settings = get_settings()
+    from app.embedded_redis import free_port
+
+    stack = Stack("127.0.0.1", free_port(), args.data_dir or settings.data_dir)
+    try:
+        base = stack.start()
+        stack.wait_for_worker(base)
+        generate_sample(base, args.prompt, Path(args.out))
+    finally:
+        stack.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="t2v", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run Redis (embedded), a worker and the API on this machine")
+    up.add_argument("--host")
+    up.add_argument("--port", type=int)
+    up.add_argument("--data-dir", type=Path)
+    up.set_defaults(run=_up)
+
+    api = sub.add_parser("api", help="run the API server")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+    api.set_defaults(run=_api)
+
+    worker = sub.add_parser("worker", help="run a worker")
+    worker.add_argument("--models", help="comma-separated catalog names to load and render")
+    worker.add_argument("--queues", help="extra CPU queues to serve, e.g. expand,notify")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.set_defaults(run=_worker)
+
+    demo = sub.add_parser("demo", help="start everything, generate one sample video, stop")
+    demo.add_argument("--prompt", default="a red circle moving right")
+    demo.add_argument("--out", default="data/samples")
+    demo.add_argument("--data-dir", type=Path)
+    demo.set_defaults(run=_demo)
+
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

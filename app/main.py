@@ -1,0 +1,43 @@
+"""The FastAPI application: one set of handlers, mounted at `/` and `/v1`."""
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.errors import install_error_handlers
+from app.metrics import install_metrics
+from app.records import RecordStore
+from app.redis_conn import connect
+from app.routes import health, models, videos
+from app.schemas import CreateVideoRequest
+from app.settings import Settings, get_settings
+from app.storage import get_storage
+from models.catalog import load_catalog
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="t2v", version="0.1.0", summary="Self-hosted text-to-video with the OpenAI Videos API")
+    app.state.settings = settings
+    app.state.catalog = load_catalog(settings.catalog)
+    app.state.redis = connect(settings)
+    app.state.store = RecordStore(app.state.redis)
+    app.state.storage = get_storage(settings)
+    app.state.metrics_registry = install_metrics(app, app.state.redis, app.state.catalog)
+    install_error_handlers(app)
+
+    for prefix in ("/v1", ""):
+        # The SDK calls /v1/...; people type the short form. Only /v1 is in the schema.
+        app.include_router(videos.router, prefix=prefix, include_in_schema=bool(prefix))
+        app.include_router(models.router, prefix=prefix, include_in_schema=bool(prefix))
+    app.include_router(health.router)
+
+    def openapi():
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["CreateVideoRequest"] = CreateVideoRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+    return app

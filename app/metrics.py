@@ -1,0 +1,72 @@
+"""Prometheus metrics: this process' request counts plus what workers recorded in Redis."""
+
+from fastapi import FastAPI, Request
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+
+from app.metrics_store import PHASE_BUCKETS, PHASE_SECONDS, STEP_BUCKETS, STEP_SECONDS, read_histograms
+from app.queueing import render_queue_name
+from app.records import FINAL_COUNTS
+from models.catalog import Catalog
+
+
+class RedisCollector:
+    """Reads shared figures at scrape time, so every API replica reports the same numbers."""
+
+    def __init__(self, redis: Redis, catalog: Catalog, extra_queues: tuple[str, ...] = ("expand", "notify")):
+        self.redis = redis
+        self.queue_names = [render_queue_name(m) for m in catalog.names()] + list(extra_queues)
+
+    def collect(self):
+        try:
+            yield from self._collect()
+        except RedisError:
+            up = GaugeMetricFamily("t2v_redis_up", "Whether Redis answered the scrape")
+            up.add_metric([], 0)
+            yield up
+
+    def _collect(self):
+        up = GaugeMetricFamily("t2v_redis_up", "Whether Redis answered the scrape")
+        up.add_metric([], 1)
+        yield up
+        depth = GaugeMetricFamily("t2v_queue_depth", "Jobs waiting per queue", labels=["queue"])
+        for name in self.queue_names:
+            depth.add_metric([name], Queue(name, connection=self.redis).count)
+        yield depth
+        final = CounterMetricFamily("t2v_videos_final", "Videos by final status", labels=["status"])
+        for status, count in self.redis.hgetall(FINAL_COUNTS).items():
+            final.add_metric([status.decode()], int(count))
+        yield final
+        for key, name, doc, buckets, label in (
+            (PHASE_SECONDS, "t2v_phase_seconds", "Seconds per render phase", PHASE_BUCKETS, "phase"),
+            (STEP_SECONDS, "t2v_step_seconds", "Seconds per denoising step, by model", STEP_BUCKETS, "model"),
+        ):
+            family = HistogramMetricFamily(name, doc, labels=[label])
+            for value, hist in read_histograms(self.redis, key, buckets).items():
+                family.add_metric([value], hist["buckets"], hist["sum"])
+            yield family
+
+
+def install_metrics(app: FastAPI, redis: Redis, catalog: Catalog) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    requests = Counter(
+        "t2v_http_requests", "HTTP requests by route and status", ["method", "route", "status"], registry=registry
+    )
+    registry.register(RedisCollector(redis, catalog))
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):
+        response = await call_next(request)
+        route = request.scope.get("route")
+        # The route template, not the raw path: ids would explode the label space.
+        requests.labels(request.method, getattr(route, "path", "unmatched"), str(response.status_code)).inc()
+        return response
+
+    return registry
+
+
+def render_metrics(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

@@ -1,0 +1,42 @@
+"""Liveness, readiness and metrics."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
+
+from app.deps import CatalogDep, RedisDep
+from app.liveness import live_workers
+from app.metrics import render_metrics
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz():
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Redis is reachable; which models have live workers")
+def readyz(redis: RedisDep, catalog: CatalogDep):
+    try:
+        redis.ping()
+        workers = live_workers(redis)
+    except RedisError as exc:
+        return JSONResponse(
+            {"status": "unavailable", "redis": f"unreachable: {type(exc).__name__}", "models": {}},
+            status_code=503,
+            headers={"retry-after": "2"},
+        )
+    served = {model for w in workers.values() for model in w.get("models", [])}
+    return {
+        "status": "ok",
+        "redis": "ok",
+        "workers": len(workers),
+        "models": {name: {"live": name in served} for name in catalog.names()},
+    }
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+def metrics(request: Request):
+    return Response(render_metrics(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)

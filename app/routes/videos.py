@@ -1,0 +1,140 @@
+"""`/videos` (mounted again under `/v1`): the OpenAI Videos API."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import ValidationError
+
+from app import videos_service
+from app.body import read_body
+from app.deps import CatalogDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
+from app.errors import Conflict, Gone, InvalidRequest, NotFound
+from app.liveness import live_models
+from app.records import RecordStore, is_video_id
+from app.schemas import CreateVideoRequest, video_object
+from app.status import VideoStatus
+from app.storage import VARIANTS
+from app.validation import resolve_request
+
+router = APIRouter(tags=["videos"])
+
+_CREATE_BODY_SCHEMA = {"$ref": "#/components/schemas/CreateVideoRequest"}
+_CREATE_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": _CREATE_BODY_SCHEMA},
+            "application/json": {"schema": _CREATE_BODY_SCHEMA},
+        },
+    }
+}
+
+
+def _owned(store: RecordStore, video_id: str, owner: str) -> dict:
+    # Someone else's video is indistinguishable from a missing one.
+    record = store.get(video_id) if is_video_id(video_id) else None
+    if record is None or record.get("owner") != owner:
+        raise NotFound(f"No video found with id {video_id!r}", param="video_id", code="video_not_found")
+    return record
+
+
+def _parse_create(body: dict) -> CreateVideoRequest:
+    if body.get("input_reference"):
+        raise InvalidRequest(
+            "input_reference (image-to-video) is not supported: the served models are text-to-video",
+            param="input_reference",
+            code="unsupported_parameter",
+        )
+    try:
+        return CreateVideoRequest.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidRequest(f"{param}: {first['msg']}", param=param) from None
+
+
+@router.post("/videos", openapi_extra=_CREATE_OPENAPI, summary="Create a video")
+def create_video(
+    response: Response,
+    body: Annotated[dict, Depends(read_body)],
+    settings: SettingsDep,
+    redis: RedisDep,
+    store: StoreDep,
+    catalog: CatalogDep,
+    owner: OwnerDep,
+):
+    req = _parse_create(body)
+    resolved = resolve_request(req, catalog, settings)
+    record = videos_service.new_record(owner, req.prompt, resolved, req.seed, settings)
+    if resolved.model not in live_models(redis):
+        record["warning"] = f"no live worker serves model {resolved.model!r} yet; the video waits in the queue"
+    videos_service.submit(redis, store, record, settings)
+    response.headers["openai-poll-after-ms"] = str(settings.poll_after_ms)
+    return video_object(record)
+
+
+@router.get("/videos", summary="List videos")
+def list_videos(
+    settings: SettingsDep,
+    store: StoreDep,
+    owner: OwnerDep,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+):
+    limit = min(limit, settings.max_list_limit)
+    if after is not None and not is_video_id(after):
+        raise InvalidRequest(f"after {after!r} is not a video id", param="after")
+    ids, has_more = store.page(owner, after=after, limit=limit, descending=order == "desc")
+    data = [video_object(r) for r in store.get_many(ids)]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }
+
+
+@router.get("/videos/{video_id}", summary="Retrieve a video")
+def retrieve_video(video_id: str, response: Response, settings: SettingsDep, store: StoreDep, owner: OwnerDep):
+    record = _owned(store, video_id, owner)
+    if not VideoStatus(record["status"]).is_terminal():
+        response.headers["openai-poll-after-ms"] = str(settings.poll_after_ms)
+    return video_object(record)
+
+
+@router.delete("/videos/{video_id}", summary="Delete a video (cancels it if it is running)")
+def delete_video(video_id: str, redis: RedisDep, store: StoreDep, storage: StorageDep, owner: OwnerDep):
+    record = _owned(store, video_id, owner)
+    videos_service.delete(redis, store, storage, record)
+    return {"id": video_id, "object": "video.deleted", "deleted": True}
+
+
+@router.post("/videos/{video_id}/cancel", summary="Cancel a queued or running video")
+def cancel_video(video_id: str, redis: RedisDep, store: StoreDep, owner: OwnerDep):
+    record = _owned(store, video_id, owner)
+    return video_object(videos_service.cancel(redis, store, record))
+
+
+@router.get("/videos/{video_id}/content", summary="Download the video, its thumbnail or spritesheet")
+def download_content(
+    video_id: str,
+    request: Request,
+    store: StoreDep,
+    storage: StorageDep,
+    owner: OwnerDep,
+    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
+):
+    record = _owned(store, video_id, owner)
+    if record.get("expired"):
+        raise Gone(f"the content of video {video_id} has expired", code="video_expired")
+    if record["status"] != VideoStatus.COMPLETED.value or record.get("artifact_attempt") is None:
+        raise Conflict(
+            f"video {video_id} is {record['status']}; content is available once it is completed",
+            code="video_not_ready",
+        )
+    attempt = record["artifact_attempt"]
+    if not storage.exists(video_id, attempt, variant):
+        raise Gone(f"the {VARIANTS[variant].name} of video {video_id} is no longer stored", code="content_missing")
+    return storage.serve(video_id, attempt, variant, request)

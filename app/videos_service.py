@@ -1,0 +1,104 @@
+"""What the video routes do, apart from HTTP: create, cancel, delete."""
+
+import secrets
+import time
+
+from redis import Redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from app.errors import Conflict
+from app.queueing import enqueue_render, render_job_id
+from app.records import RecordStore, new_video_id, now_ms
+from app.settings import Settings
+from app.status import ACTIVE, VideoStatus
+from app.storage import Storage
+from app.validation import ResolvedRequest
+
+
+def new_record(owner: str, prompt: str, resolved: ResolvedRequest, seed: int | None, settings: Settings) -> dict:
+    created_ms = now_ms()
+    created = created_ms // 1000
+    return {
+        "id": new_video_id(),
+        "object": "video",
+        "owner": owner,
+        "model": resolved.model,
+        "status": VideoStatus.QUEUED.value,
+        "progress": 0,
+        "created_at": created,
+        "created_at_ms": created_ms,
+        "completed_at": None,
+        "expires_at": created + settings.video_ttl_s if settings.video_ttl_s else None,
+        "prompt": prompt,
+        "revised_prompt": prompt,
+        "prompt_expansion": "off",
+        "size": resolved.size,
+        "width": resolved.width,
+        "height": resolved.height,
+        "seconds": resolved.seconds,
+        "fps": resolved.fps,
+        "num_frames": resolved.num_frames,
+        # The seed is fixed at creation so the object tells how to reproduce the result.
+        "seed": seed if seed is not None else secrets.randbelow(2**31),
+        "num_inference_steps": resolved.num_inference_steps,
+        "guidance_scale": resolved.guidance_scale,
+        "negative_prompt": resolved.negative_prompt,
+        "remixed_from_video_id": None,
+        "error": None,
+        "timings": {},
+        "warning": None,
+        "attempts": 0,
+        "enqueues": 0,
+        "enqueued_at": time.time(),
+        "worker": None,
+        "artifact_attempt": None,
+    }
+
+
+def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings) -> None:
+    """Write the record and its render job in one transaction: both exist or neither does."""
+    with redis.pipeline(transaction=True) as pipe:
+        store.create(record, pipe)
+        enqueue_render(
+            redis, record, timeout_s=settings.job_timeout_s, result_ttl_s=settings.job_result_ttl_s, pipe=pipe
+        )
+        pipe.execute()
+
+
+def _drop_queued_job(redis: Redis, record: dict) -> None:
+    try:
+        job = Job.fetch(render_job_id(record["id"], record.get("enqueues", 0)), connection=redis)
+    except NoSuchJobError:
+        return
+    # Only affects jobs not yet started; a running render sees the status at its next step.
+    if job.get_status(refresh=False) in ("queued", "deferred", "scheduled"):
+        job.cancel()
+
+
+def cancel(redis: Redis, store: RecordStore, record: dict) -> dict:
+    status = VideoStatus(record["status"])
+    if status.is_terminal():
+        raise Conflict(f"video {record['id']} is already {status.value}", code="video_not_cancellable")
+    changed = store.transition(
+        record["id"],
+        {
+            "status": VideoStatus.CANCELLED.value,
+            "completed_at": int(time.time()),
+            "error": {"code": "cancelled", "message": "The video was cancelled before it finished."},
+        },
+        allowed_from=ACTIVE,
+    )
+    if changed is None:
+        fresh = store.get(record["id"])
+        raise Conflict(f"video {record['id']} is already {fresh['status'] if fresh else 'deleted'}")
+    _drop_queued_job(redis, record)
+    return store.get(record["id"]) or record
+
+
+def delete(redis: Redis, store: RecordStore, storage: Storage, record: dict) -> None:
+    if not VideoStatus(record["status"]).is_terminal():
+        store.transition(record["id"], {"status": VideoStatus.CANCELLED.value}, allowed_from=ACTIVE)
+        _drop_queued_job(redis, record)
+    storage.delete(record["id"])
+    store.delete(record["id"], record["owner"])

@@ -1,0 +1,130 @@
+"""The catalog: public model names -> family, checkpoint location and loader options.
+
+A TOML file users edit (`T2V_CATALOG`, else the shipped `catalog.toml`):
+
+    [models."my-wan"]
+    family = "wan"
+    path = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"   # hub id or local directory
+    dtype = "bfloat16"
+    [models."my-wan".limits]                     # optional: narrow the family's limits
+    max_frames = 49
+
+Unknown keys are errors, so a typo fails loudly at start-up instead of being ignored.
+"""
+
+import dataclasses
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from models.families import FamilySpec, get_family
+
+SHIPPED_CATALOG = Path(__file__).with_name("catalog.toml")
+
+
+class CatalogError(ValueError):
+    """The catalog file is unreadable or names something impossible."""
+
+
+class CacheOptions(BaseModel):
+    """One of diffusers' cache accelerators for the transformer, with its threshold."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["first_block", "mag", "taylorseer", "faster", "pyramid_attention"]
+    threshold: float | None = None
+
+
+class Limits(BaseModel):
+    """Per-entry narrowing of the family's limits (e.g. a small checkpoint, a small GPU)."""
+
+    model_config = ConfigDict(extra="forbid")
+    default_size: str | None = None
+    allowed_sizes: list[str] | None = None
+    max_side: int | None = None
+    max_frames: int | None = None
+    native_fps: int | None = None
+    default_steps: int | None = None
+    max_steps: int | None = None
+    default_guidance: float | None = None
+
+
+class CatalogEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    family: str
+    # A hub id, a local directory, or `builtin:<name>` for pipelines built in code.
+    path: str
+    description: str = ""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    offload: Literal["none", "model", "sequential"] = "none"
+    vae_tiling: bool = False
+    vae_slicing: bool = False
+    compile: bool = False
+    attention_backend: str | None = None
+    cache: CacheOptions | None = None
+    limits: Limits = Field(default_factory=Limits)
+
+    @model_validator(mode="after")
+    def _family_exists(self):
+        try:
+            get_family(self.family)
+        except KeyError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @cached_property
+    def spec(self) -> FamilySpec:
+        """The family's spec with this entry's limits applied."""
+        overrides = {k: v for k, v in self.limits.model_dump().items() if v is not None}
+        if "allowed_sizes" in overrides:
+            overrides["allowed_sizes"] = tuple(overrides["allowed_sizes"])
+        return dataclasses.replace(get_family(self.family), **overrides)
+
+    def public_dict(self, live: bool) -> dict:
+        return {
+            "id": self.name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "t2v",
+            "description": self.description,
+            "live": live,
+            **self.spec.as_public_dict(),
+        }
+
+
+class Catalog:
+    def __init__(self, entries: dict[str, CatalogEntry], source: Path):
+        self.entries = entries
+        self.source = source
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.entries
+
+    def __getitem__(self, name: str) -> CatalogEntry:
+        return self.entries[name]
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    source = Path(path) if path else SHIPPED_CATALOG
+    try:
+        raw = tomllib.loads(source.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogError(f"cannot read catalog {source}: {exc}") from exc
+    entries: dict[str, CatalogEntry] = {}
+    for name, body in (raw.get("models") or {}).items():
+        try:
+            entries[name] = CatalogEntry(name=name, **body)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
+            raise CatalogError(f"catalog {source}: model {name!r}: {problems}") from None
+    if not entries:
+        raise CatalogError(f"catalog {source} names no models (expected [models.\"name\"] tables)")
+    return Catalog(entries, source)

@@ -1,0 +1,321 @@
+"""Train the embedded text-to-video model from scratch, in resumable stages.
+
+    python -m models.embedded.train            # all stages: vae, latents, transformer, export
+    python -m models.embedded.train --stage vae
+
+Stages: (1) the Wan VAE on rendered clips, (2) latents of a fixed clip set, encoded
+once, (3) the Wan transformer and UMT5 text encoder jointly, by flow matching on those
+latents, (4) export of a standard WanPipeline folder plus loss curves.
+Intermediate state lives in .cache/embedded/; rerunning a stage resumes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models.embedded import FPS, FRAME_COUNTS, PIPELINE_DIR, SIZES
+from models.embedded.architecture import (
+    build_scheduler,
+    build_text_encoder,
+    build_tokenizer,
+    build_transformer,
+    build_vae,
+    encode_prompts,
+)
+from models.embedded.captions import caption_for
+from models.embedded.training_utils import (
+    CACHE_DIR,
+    Checkpointer,
+    ExponentialMovingAverage,
+    LossLog,
+    warmup_cosine,
+)
+from models.embedded.world import ClipSpec, render, sample_spec
+
+SEED = 1234
+CAPTION_DROPOUT = 0.1
+# Unknown words all map to <unk>; training on them as "unconditional" too keeps
+# classifier-free guidance sane for arbitrary negative prompts.
+JUNK_NEGATIVE = "blurry low quality distorted static ugly"
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    width, height = size.split("x")
+    return int(width), int(height)
+
+
+def clips_to_tensor(specs: list[ClipSpec]) -> torch.Tensor:
+    """Render specs into a (B, 3, T, H, W) tensor in [-1, 1]."""
+    frames = np.stack([render(spec) for spec in specs]).astype(np.float32) / 127.5 - 1.0
+    return torch.from_numpy(frames).permute(0, 4, 1, 2, 3).contiguous()
+
+
+# ---------------------------------------------------------------- stage 1: VAE
+
+
+def vae_loss(reconstruction: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Foreground-weighted pixel loss plus a per-frame object-colour loss.
+
+    The object covers a few percent of the frame, so plain MSE lets colour drift
+    (blue to purple, yellow to white) at almost no cost; weighting object pixels and
+    matching their mean colour makes colour the thing the VAE cannot get wrong.
+    """
+    background = target[..., :1, :1]  # corners are always background in this world
+    foreground = ((target - background).abs().amax(dim=1, keepdim=True) > 0.08).float()
+    weight = 1.0 + 15.0 * foreground
+    difference = reconstruction - target
+    pixel = (weight * (difference.abs() + difference.pow(2))).mean() / weight.mean()
+    pixel_count = foreground.sum(dim=(-2, -1)).clamp(min=1.0)
+    reconstructed_colour = (reconstruction * foreground).sum(dim=(-2, -1)) / pixel_count
+    target_colour = (target * foreground).sum(dim=(-2, -1)) / pixel_count
+    colour = (reconstructed_colour - target_colour).pow(2).mean()
+    return pixel + 2.0 * colour, difference.pow(2).mean()
+
+
+def train_vae(steps: int, batch_size: int = 4, num_frames: int = 9) -> None:
+    torch.manual_seed(SEED)
+    vae = build_vae()
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=3e-4, betas=(0.9, 0.99), weight_decay=0.0)
+    checkpointer = Checkpointer(CACHE_DIR / "vae.pt")
+    log = LossLog(CACHE_DIR / "vae_log.jsonl")
+    start = 0
+    if (state := checkpointer.load()) is not None:
+        vae.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["step"]
+    log.truncate_after(start)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, steps, warmup=100), last_epoch=start - 1
+    )
+    vae.train()
+    progress = tqdm(range(start, steps), initial=start, total=steps, desc="vae", mininterval=15)
+    for step in progress:
+        rng = random.Random(SEED * 1_000_003 + step)  # batch depends only on the step: exact resumes
+        # Mostly square clips; every fourth batch wide, so both aspect ratios are seen.
+        width, height = (96, 64) if step % 4 == 3 else (64, 64)
+        specs = [
+            sample_spec(rng.randrange(2**31), width, height, num_frames, split="train") for _ in range(batch_size)
+        ]
+        clips = clips_to_tensor(specs)
+        latents = vae.encode(clips).latent_dist.mode()
+        # Small latent noise makes the decoder tolerant of imperfect transformer samples;
+        # the L2 term stops the encoder from outscaling that noise.
+        decoded = vae.decode(latents + 0.05 * torch.randn_like(latents)).sample
+        loss, mse = vae_loss(decoded, clips)
+        loss = loss + 1e-4 * latents.pow(2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 0.5)
+        optimizer.step()
+        scheduler.step()
+        log.append(step=step, loss=loss.item(), mse=mse.item(), time=time.time())
+        progress.set_postfix(loss=f"{loss.item():.4f}", mse=f"{mse.item():.4f}")
+        checkpointer.maybe_save(
+            {"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1}
+        )
+    checkpointer.maybe_save({"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": steps}, True)
+
+
+def load_vae() -> torch.nn.Module:
+    vae = build_vae()
+    vae.load_state_dict(torch.load(CACHE_DIR / "vae.pt", map_location="cpu", weights_only=False)["model"])
+    return vae.eval()
+
+
+# ---------------------------------------------------------------- stage 2: latents
+
+
+def bucket_path(size: str, num_frames: int) -> Path:
+    return CACHE_DIR / f"latents_{size}_{num_frames}.pt"
+
+
+@torch.no_grad()
+def precompute_latents(clips_per_bucket: int, batch_size: int = 16) -> None:
+    """Encode a fixed training set once per (size, frame count) bucket."""
+    vae = load_vae()
+    for bucket_index, size in enumerate(SIZES):
+        for frames_index, num_frames in enumerate(FRAME_COUNTS):
+            path = bucket_path(size, num_frames)
+            if path.exists():
+                continue
+            width, height = parse_size(size)
+            base_seed = 10_000_000 * (1 + bucket_index * len(FRAME_COUNTS) + frames_index)
+            specs = [
+                sample_spec(base_seed + index, width, height, num_frames, split="train")
+                for index in range(clips_per_bucket)
+            ]
+            chunks = []
+            for offset in tqdm(range(0, len(specs), batch_size), desc=f"latents {size} {num_frames}f", mininterval=15):
+                chunks.append(vae.encode(clips_to_tensor(specs[offset : offset + batch_size])).latent_dist.mode())
+            torch.save({"latents": torch.cat(chunks), "specs": [asdict(spec) for spec in specs]}, path)
+
+
+def latent_statistics(buckets: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    flat = torch.cat([b["latents"].transpose(0, 1).reshape(b["latents"].shape[1], -1) for b in buckets.values()], 1)
+    return flat.mean(dim=1), flat.std(dim=1)
+
+
+def load_buckets() -> dict:
+    return {
+        (size, num_frames): torch.load(bucket_path(size, num_frames), weights_only=False)
+        for size in SIZES
+        for num_frames in FRAME_COUNTS
+    }
+
+
+# ---------------------------------------------------------------- stage 3: transformer
+
+
+def training_caption(spec: ClipSpec, rng: random.Random) -> str:
+    draw = rng.random()
+    if draw < CAPTION_DROPOUT / 2:
+        return ""
+    if draw < CAPTION_DROPOUT:
+        return JUNK_NEGATIVE
+    return caption_for(spec, rng)
+
+
+def train_transformer(steps: int, batch_size: int = 32) -> None:
+    torch.manual_seed(SEED)
+    buckets = load_buckets()
+    mean, std = latent_statistics(buckets)
+    shape = (1, -1, 1, 1, 1)
+    normalised = {key: (b["latents"] - mean.view(shape)) / std.view(shape) for key, b in buckets.items()}
+    specs = {key: [ClipSpec(**spec) for spec in b["specs"]] for key, b in buckets.items()}
+    keys = sorted(normalised)
+
+    tokenizer = build_tokenizer()
+    networks = torch.nn.ModuleDict(
+        {"text_encoder": build_text_encoder(len(tokenizer)), "transformer": build_transformer()}
+    )
+    optimizer = torch.optim.AdamW(networks.parameters(), lr=5e-4, betas=(0.9, 0.99), weight_decay=0.01)
+    ema = ExponentialMovingAverage(networks, decay=0.998)
+    checkpointer = Checkpointer(CACHE_DIR / "transformer.pt")
+    log = LossLog(CACHE_DIR / "transformer_log.jsonl")
+    start = 0
+    if (state := checkpointer.load()) is not None:
+        networks.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        ema.shadow = state["ema"]
+        start = state["step"]
+    log.truncate_after(start)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, steps, warmup=100), last_epoch=start - 1
+    )
+    networks.train()
+    progress = tqdm(range(start, steps), initial=start, total=steps, desc="transformer", mininterval=15)
+    for step in progress:
+        rng = random.Random(SEED * 7_000_003 + step)
+        generator = torch.Generator().manual_seed(SEED + step)
+        key = keys[step % len(keys)]  # one bucket per batch: shapes must match
+        indices = [rng.randrange(len(specs[key])) for _ in range(batch_size)]
+        clean = normalised[key][indices]
+        prompts = [training_caption(specs[key][index], rng) for index in indices]
+        noise = torch.randn(clean.shape, generator=generator)
+        # Logit-normal times concentrate training on mid noise levels, where layout is decided.
+        sigma = torch.sigmoid(torch.randn(batch_size, generator=generator)).view(-1, 1, 1, 1, 1)
+        noisy = (1 - sigma) * clean + sigma * noise
+        text = encode_prompts(tokenizer, networks["text_encoder"], prompts)
+        prediction = networks["transformer"](
+            hidden_states=noisy, timestep=sigma.flatten() * 1000, encoder_hidden_states=text, return_dict=False
+        )[0]
+        loss = (prediction - (noise - clean)).pow(2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(networks.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        ema.update(networks, step)
+        log.append(step=step, loss=loss.item(), bucket=f"{key[0]}x{key[1]}f", time=time.time())
+        progress.set_postfix(loss=f"{loss.item():.4f}")
+        checkpointer.maybe_save(
+            {"model": networks.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema.shadow, "step": step + 1}
+        )
+    checkpointer.maybe_save(
+        {"model": networks.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema.shadow, "step": steps}, True
+    )
+
+
+# ---------------------------------------------------------------- stage 4: export
+
+
+def plot_loss_curves(path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for axis, name, keys in ((axes[0], "vae", ("loss", "mse")), (axes[1], "transformer", ("loss",))):
+        rows = LossLog(CACHE_DIR / f"{name}_log.jsonl").read()
+        for key in keys:
+            values = np.array([row[key] for row in rows])
+            window = max(1, len(values) // 50)
+            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+            axis.plot(np.arange(len(smooth)) + window - 1, smooth, label=key)
+        axis.set_yscale("log")
+        axis.set_xlabel("step")
+        axis.set_title(f"{name} (moving average)")
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+
+
+def export_pipeline() -> None:
+    from diffusers import WanPipeline
+
+    buckets = load_buckets()
+    mean, std = latent_statistics(buckets)
+    vae = load_vae()
+    vae.register_to_config(latents_mean=mean.tolist(), latents_std=std.tolist())
+    tokenizer = build_tokenizer()
+    networks = torch.nn.ModuleDict(
+        {"text_encoder": build_text_encoder(len(tokenizer)), "transformer": build_transformer()}
+    )
+    state = torch.load(CACHE_DIR / "transformer.pt", map_location="cpu", weights_only=False)
+    networks.load_state_dict(state["model"])
+    ema = ExponentialMovingAverage(networks, decay=0.0)
+    ema.shadow = state["ema"]
+    ema.copy_to(networks)
+    pipeline = WanPipeline(
+        tokenizer=tokenizer,
+        text_encoder=networks["text_encoder"].eval(),
+        vae=vae,
+        transformer=networks["transformer"].eval(),
+        scheduler=build_scheduler(),
+    )
+    pipeline.save_pretrained(PIPELINE_DIR, safe_serialization=True)
+    plot_loss_curves(PIPELINE_DIR.parent / "loss_curves.png")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", choices=["all", "vae", "latents", "transformer", "export"], default="all")
+    parser.add_argument("--vae-steps", type=int, default=1500)
+    parser.add_argument("--clips-per-bucket", type=int, default=1280)
+    parser.add_argument("--transformer-steps", type=int, default=3000)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    print(f"fps={FPS}")
+    if args.stage in ("all", "vae"):
+        train_vae(args.vae_steps)
+    if args.stage in ("all", "latents"):
+        precompute_latents(args.clips_per_bucket)
+    if args.stage in ("all", "transformer"):
+        train_transformer(args.transformer_steps)
+    if args.stage in ("all", "export"):
+        export_pipeline()
+
+
+if __name__ == "__main__":
+    main()

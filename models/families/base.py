@@ -1,0 +1,72 @@
+"""What a model family can take: plain data, read by the API without torch."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class FrameRule:
+    """Legal frame counts are `multiple * k + offset` (Wan: 4k+1, LTX: 8k+1)."""
+
+    multiple: int
+    offset: int = 1
+
+    def is_legal(self, frames: int) -> bool:
+        return frames >= self.offset + self.multiple and (frames - self.offset) % self.multiple == 0
+
+    def at_least(self, frames: int) -> int:
+        """The smallest legal count that covers `frames` (never shortens a request)."""
+        k = max(1, -(-(frames - self.offset) // self.multiple))
+        return self.multiple * k + self.offset
+
+    def describe(self) -> str:
+        return f"{self.multiple}k+{self.offset}" if self.offset else f"a multiple of {self.multiple}"
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    name: str
+    # The diffusers class a checkpoint of this family loads as.
+    pipeline_class: str
+    frame_rule: FrameRule
+    # Width and height must both be multiples of this (VAE downsampling × patch size).
+    spatial_multiple: int
+    default_size: str
+    # When set, only these sizes are accepted; otherwise any multiple within the bounds.
+    allowed_sizes: tuple[str, ...] | None
+    min_side: int
+    max_side: int
+    max_frames: int
+    native_fps: int
+    default_steps: int
+    max_steps: int
+    default_guidance: float
+    supports_negative_prompt: bool
+    default_negative_prompt: str | None = None
+    scheduler_notes: str = ""
+    # The caption style the LLM step rewrites prompts into (a file next to the family).
+    caption_style_path: Path | None = None
+    extra_call_kwargs: dict = field(default_factory=dict)
+
+    @property
+    def caption_style(self) -> str | None:
+        return self.caption_style_path.read_text() if self.caption_style_path else None
+
+    def as_public_dict(self) -> dict:
+        return {
+            "family": self.name,
+            "pipeline_class": self.pipeline_class,
+            "frame_rule": self.frame_rule.describe(),
+            "spatial_multiple": self.spatial_multiple,
+            "default_size": self.default_size,
+            "allowed_sizes": list(self.allowed_sizes) if self.allowed_sizes else None,
+            "min_side": self.min_side,
+            "max_side": self.max_side,
+            "max_frames": self.max_frames,
+            "native_fps": self.native_fps,
+            "default_steps": self.default_steps,
+            "max_steps": self.max_steps,
+            "default_guidance": self.default_guidance,
+            "supports_negative_prompt": self.supports_negative_prompt,
+            "scheduler_notes": self.scheduler_notes,
+        }

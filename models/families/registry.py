@@ -1,0 +1,13 @@
+"""Every family the server knows, by name."""
+
+from models.families.base import FamilySpec
+from models.families.wan import WAN
+
+FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (WAN,)}
+
+
+def get_family(name: str) -> FamilySpec:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unknown model family {name!r}; known families: {', '.join(sorted(FAMILIES))}") from None

@@ -1,0 +1,26 @@
+"""Wan 2.1 / 2.2 text-to-video (`WanPipeline`): causal 3D VAE (8x spatial, 4x temporal) + DiT."""
+
+from pathlib import Path
+
+from models.families.base import FamilySpec, FrameRule
+
+WAN = FamilySpec(
+    name="wan",
+    pipeline_class="WanPipeline",
+    # The VAE compresses time 4x after the first frame, so frames are 4k+1.
+    frame_rule=FrameRule(multiple=4, offset=1),
+    # 8x VAE downsampling times the transformer's 2x2 patches.
+    spatial_multiple=16,
+    default_size="832x480",
+    allowed_sizes=None,
+    min_side=16,
+    max_side=1280,
+    max_frames=81,
+    native_fps=16,
+    default_steps=50,
+    max_steps=200,
+    default_guidance=5.0,
+    supports_negative_prompt=True,
+    scheduler_notes="UniPCMultistepScheduler with flow_shift 3.0 (480p) or 5.0 (720p).",
+    caption_style_path=Path(__file__).with_name("wan_caption_style.md"),
+)

@@ -1,0 +1,1 @@
+"""RQ workers: the render runtime (resident pipelines), job functions, the reconciliation sweep."""

@@ -1,0 +1,40 @@
+"""What a worker process holds for its jobs: connections, stores and the resident models.
+
+RQ imports job functions by name and calls them with JSON arguments only, so the resident
+state they need lives here, set once when the worker starts.
+"""
+
+from dataclasses import dataclass
+
+from redis import Redis
+
+from app.records import RecordStore
+from app.settings import Settings
+from app.storage import Storage
+from models.catalog import Catalog
+
+
+@dataclass
+class WorkerContext:
+    name: str
+    settings: Settings
+    redis: Redis
+    store: RecordStore
+    storage: Storage
+    catalog: Catalog
+    # workers.runtime.ResidentModels for render workers; None for CPU-only (expand/notify) workers.
+    models: object | None = None
+
+
+_current: WorkerContext | None = None
+
+
+def set_context(context: WorkerContext) -> None:
+    global _current
+    _current = context
+
+
+def current() -> WorkerContext:
+    if _current is None:
+        raise RuntimeError("job functions run inside `t2v worker`, which sets the worker context first")
+    return _current

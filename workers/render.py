@@ -1,0 +1,147 @@
+"""The render job: claim the video, sample, encode, store, finish — exactly once.
+
+RQ delivers at least once, so every step is guarded by the record: only a `queued` video can be
+claimed, only the claiming worker can finish it, and files go to a per-attempt location that a
+losing duplicate removes again.
+"""
+
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from rq.timeouts import JobTimeoutException
+
+from app.metrics_store import PHASE_BUCKETS, PHASE_SECONDS, STEP_BUCKETS, STEP_SECONDS, observe
+from app.status import VideoStatus
+from models.loader import ModelLoadError
+from workers.context import WorkerContext, current
+from workers.encode import EncodeError, write_outputs
+from workers.runtime import RenderCancelled, sample
+
+log = logging.getLogger(__name__)
+
+# Denoising fills progress up to here; decode, encode and storing take the rest.
+DENOISE_PROGRESS_SHARE = 90
+
+
+def _fail(ctx: WorkerContext, video_id: str, code: str, message: str) -> None:
+    ctx.store.transition(
+        video_id,
+        {
+            "status": VideoStatus.FAILED.value,
+            "completed_at": int(time.time()),
+            "error": {"code": code, "message": message},
+        },
+        allowed_from=[VideoStatus.IN_PROGRESS],
+        worker=ctx.name,
+    )
+
+
+def _record_metrics(ctx: WorkerContext, model: str, timings: dict, step_seconds: list[float]) -> None:
+    with ctx.redis.pipeline(transaction=False) as pipe:
+        for phase in ("queued", "load", "denoise", "decode", "encode"):
+            observe(pipe, PHASE_SECONDS, phase, timings[phase], PHASE_BUCKETS)
+        for seconds in step_seconds:
+            observe(pipe, STEP_SECONDS, model, seconds, STEP_BUCKETS)
+        pipe.execute()
+
+
+def render_video(video_id: str) -> str:
+    ctx = current()
+    claimed_at = time.time()
+    status = ctx.store.transition(
+        video_id,
+        {"status": VideoStatus.IN_PROGRESS.value, "worker": ctx.name, "started_at": claimed_at, "progress": 0},
+        allowed_from=[VideoStatus.QUEUED],
+        count_attempt=True,
+    )
+    if status is None:
+        # Cancelled, deleted, finished, or another worker holds it: a duplicate delivery.
+        return "skipped"
+    record = ctx.store.get(video_id)
+    attempt = record["attempts"]
+    try:
+        return _render(ctx, record, attempt, claimed_at)
+    except RenderCancelled:
+        return "cancelled"
+    except ModelLoadError as exc:
+        _fail(ctx, video_id, "model_load_failed", str(exc))
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        _fail(
+            ctx,
+            video_id,
+            "out_of_memory",
+            f"The GPU ran out of memory for {record['size']} x {record['num_frames']} frames; "
+            "try a smaller size or fewer seconds.",
+        )
+    except EncodeError as exc:
+        _fail(ctx, video_id, "encode_failed", str(exc))
+    except JobTimeoutException:
+        _fail(ctx, video_id, "timeout", f"The render took longer than {ctx.settings.job_timeout_s} s.")
+    except Exception as exc:  # the worker must survive whatever one job does
+        log.exception("render of %s failed", video_id)
+        _fail(ctx, video_id, "render_failed", f"{type(exc).__name__}: {exc}")
+    ctx.storage.delete(video_id, attempt)
+    return "failed"
+
+
+def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -> str:
+    video_id = record["id"]
+    timings = {"queued": max(0.0, claimed_at - record["enqueued_at"]), "expand": record["timings"].get("expand", 0.0)}
+    try:
+        model, load_seconds = ctx.models.get(record["model"])
+    except KeyError:
+        raise ModelLoadError(f"this worker does not serve model {record['model']!r}") from None
+    timings["load"] = load_seconds
+
+    def on_step(done: int, total: int) -> None:
+        # One small read per step: cancellation lands at the next step, not after the video.
+        if ctx.store.status(video_id) != VideoStatus.IN_PROGRESS:
+            raise RenderCancelled(video_id)
+        ctx.store.set_progress(video_id, done * DENOISE_PROGRESS_SHARE // total)
+
+    params = {
+        "prompt": record["revised_prompt"] or record["prompt"],
+        "negative_prompt": record["negative_prompt"],
+        "height": record["height"],
+        "width": record["width"],
+        "num_frames": record["num_frames"],
+        "num_inference_steps": record["num_inference_steps"],
+        "guidance_scale": record["guidance_scale"],
+        "seed": record["seed"],
+    }
+    result = sample(model, params, on_step)
+    timings["denoise"] = result.denoise_seconds
+    timings["decode"] = result.decode_seconds
+    ctx.store.set_progress(video_id, DENOISE_PROGRESS_SHARE + 5)
+
+    encode_started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="t2v-render-") as scratch:
+        files = write_outputs(result.frames, record["fps"], Path(scratch))
+        ctx.storage.put(video_id, attempt, files)
+    timings["encode"] = time.perf_counter() - encode_started
+    timings = {k: round(v, 4) for k, v in timings.items()}
+    timings["step_median"] = round(statistics.median(result.step_seconds), 4) if result.step_seconds else None
+
+    finished = ctx.store.transition(
+        video_id,
+        {
+            "status": VideoStatus.COMPLETED.value,
+            "progress": 100,
+            "completed_at": int(time.time()),
+            "timings": timings,
+            "artifact_attempt": attempt,
+        },
+        allowed_from=[VideoStatus.IN_PROGRESS],
+        worker=ctx.name,
+    )
+    if finished is None:
+        # Cancelled or deleted during encoding, or the sweep gave the video to another worker.
+        ctx.storage.delete(video_id, attempt)
+        return "superseded"
+    _record_metrics(ctx, record["model"], timings, result.step_seconds)
+    return "completed"

@@ -1,0 +1,117 @@
+"""Reconcile video records with RQ: nothing accepted is lost, nothing stays stuck.
+
+RQ forgets or strands jobs in a few ways (a worker killed mid-job, a non-atomic multi-queue
+pop, a Redis restart that kept the record but not the job). The sweep walks the active records
+and, for each one whose work is no longer anywhere, queues it again or — after
+`max_render_attempts` — fails it with a clear code.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from redis import Redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from app.liveness import is_alive
+from app.queueing import enqueue_render, queue, render_job_id, render_queue_name
+from app.records import RecordStore
+from app.settings import Settings
+from app.status import VideoStatus
+
+log = logging.getLogger(__name__)
+SWEEP_LOCK = "t2v:sweep:lock"
+
+
+@dataclass
+class SweepReport:
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def _job_is_pending(redis: Redis, record: dict) -> bool:
+    """Is the record's current job still somewhere a worker will get to it?"""
+    job_id = render_job_id(record["id"], record.get("enqueues", 0))
+    try:
+        job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=False)
+    if status in ("deferred", "scheduled"):
+        return True
+    if status == "queued":
+        # The job hash can outlive its place in the list (a crash between pop and start).
+        return redis.lpos(queue(render_queue_name(record["model"]), redis).key, job_id) is not None
+    if status == "started":
+        return bool(job.worker_name) and is_alive(redis, job.worker_name)
+    return False
+
+
+def _requeue_or_fail(redis: Redis, store: RecordStore, record: dict, settings: Settings, why: str) -> str:
+    current = VideoStatus(record["status"])
+    owner = (record.get("worker") or "") if current == VideoStatus.IN_PROGRESS else ""
+    if record.get("attempts", 0) >= settings.max_render_attempts:
+        store.transition(
+            record["id"],
+            {
+                "status": VideoStatus.FAILED.value,
+                "completed_at": int(time.time()),
+                "error": {
+                    "code": "worker_lost",
+                    "message": f"The render was lost {record['attempts']} times ({why}); giving up.",
+                },
+            },
+            allowed_from=[current],
+            worker=owner,
+        )
+        return "failed"
+    enqueues = record.get("enqueues", 0) + 1
+    changed = store.transition(
+        record["id"],
+        {
+            "status": VideoStatus.QUEUED.value,
+            "worker": None,
+            "progress": 0,
+            "enqueues": enqueues,
+            "enqueued_at": time.time(),
+        },
+        allowed_from=[current],
+        worker=owner,
+    )
+    if changed is None:
+        return "raced"
+    record = {**record, "enqueues": enqueues}
+    enqueue_render(redis, record, timeout_s=settings.job_timeout_s, result_ttl_s=settings.job_result_ttl_s)
+    log.warning("requeued %s (%s)", record["id"], why)
+    return "requeued"
+
+
+def sweep(redis: Redis, store: RecordStore, settings: Settings, holder: str) -> SweepReport | None:
+    """One pass; returns None when another process holds the sweep lock."""
+    lock_ms = int(max(settings.sweep_interval_s, 1) * 1000)
+    if not redis.set(SWEEP_LOCK, holder, nx=True, px=lock_ms):
+        return None
+    report = SweepReport()
+    now = time.time()
+    for video_id in store.active_ids():
+        record = store.get(video_id)
+        if record is None:
+            continue
+        status = VideoStatus(record["status"])
+        if status == VideoStatus.IN_PROGRESS:
+            if record.get("worker") and is_alive(redis, record["worker"]):
+                continue
+            outcome = _requeue_or_fail(redis, store, record, settings, "its worker stopped")
+        elif status == VideoStatus.QUEUED:
+            if now - record.get("enqueued_at", now) < settings.sweep_grace_s or _job_is_pending(redis, record):
+                continue
+            outcome = _requeue_or_fail(redis, store, record, settings, "its job was lost")
+        else:
+            continue
+        if outcome == "requeued":
+            report.requeued.append(video_id)
+        elif outcome == "failed":
+            report.failed.append(video_id)
+    return report

@@ -1,0 +1,114 @@
+"""`t2v worker`: an RQ worker that keeps its pipelines resident and runs jobs in-process.
+
+RQ's forking worker would reload the model per job (and CUDA can't fork). Its SimpleWorker runs
+jobs in-process but sends no heartbeats during a job; this worker adds a background thread that
+keeps RQ's heartbeats and our liveness key fresh, and runs the reconciliation sweep.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+from rq import SimpleWorker
+from rq.job import Job
+from rq.queue import Queue
+from rq.serializers import JSONSerializer
+
+from app.liveness import announce, retire
+from app.queueing import queue, render_queue_name
+from app.records import RecordStore
+from app.redis_conn import connect
+from app.settings import Settings
+from app.storage import get_storage
+from models.catalog import load_catalog
+from workers.context import WorkerContext, set_context
+from workers.sweep import sweep
+
+log = logging.getLogger(__name__)
+
+
+class ResidentWorker(SimpleWorker):
+    """SimpleWorker that exposes the running job to the heartbeat thread."""
+
+    active = None  # (job, execution) while a job runs
+
+    def execute_job(self, job: Job, queue: Queue):
+        execution = self.prepare_execution(job)
+        self.active = (job, execution)
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            self.active = None
+        self.set_state("idle")
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        # Short TTLs (renewed by the heartbeat thread) so RQ notices a dead worker in about a minute,
+        # instead of SimpleWorker's job-timeout-long ones.
+        return self.job_monitoring_interval + 60
+
+
+class Heartbeat(threading.Thread):
+    def __init__(self, worker: ResidentWorker, context: WorkerContext, description: dict):
+        super().__init__(name="t2v-heartbeat", daemon=True)
+        self.worker, self.context, self.description = worker, context, description
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        settings = self.context.settings
+        next_rq_beat = next_sweep = 0.0
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            try:
+                announce(self.context.redis, self.context.name, self.description, settings.worker_ttl_s)
+                active = self.worker.active
+                if active and now >= next_rq_beat:
+                    self.worker.maintain_heartbeats(*active)
+                    next_rq_beat = now + self.worker.job_monitoring_interval
+                if now >= next_sweep:
+                    sweep(self.context.redis, self.context.store, settings, self.context.name)
+                    next_sweep = now + settings.sweep_interval_s
+            except Exception:  # Redis down or restarting: keep beating, it comes back
+                log.warning("heartbeat failed; retrying", exc_info=True)
+            self.stopping.wait(settings.worker_heartbeat_s)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+
+
+def run_worker(settings: Settings, models: list[str], queues: list[str], burst: bool = False) -> None:
+    catalog = load_catalog(settings.catalog)
+    unknown = [m for m in models if m not in catalog]
+    if unknown:
+        raise SystemExit(f"unknown model(s) {', '.join(unknown)}; the catalog has: {', '.join(catalog.names())}")
+    redis = connect(settings)
+    name = worker_name()
+    context = WorkerContext(name, settings, redis, RecordStore(redis), get_storage(settings), catalog)
+    if models:
+        # Imported here so CPU-only workers (expand, notify) never load torch.
+        from workers.runtime import ResidentModels
+
+        context.models = ResidentModels(catalog, models, settings.data_dir)
+    set_context(context)
+    queue_names = [render_queue_name(m) for m in models] + queues
+    worker = ResidentWorker(
+        [queue(q, redis) for q in queue_names],
+        connection=redis,
+        name=name,
+        serializer=JSONSerializer,
+        job_monitoring_interval=10,
+        maintenance_interval=settings.rq_maintenance_interval_s,
+    )
+    heartbeat = Heartbeat(worker, context, {"models": models, "queues": queue_names, "pid": os.getpid()})
+    heartbeat.start()
+    log.info("worker %s serving %s", name, ", ".join(queue_names))
+    try:
+        # The scheduler (delayed retries) runs in a forked process: only CPU workers host it.
+        worker.work(burst=burst, logging_level="INFO", with_scheduler=not models)
+    finally:
+        heartbeat.stopping.set()
+        heartbeat.join(timeout=5)
+        retire(redis, name)
