@@ -19,10 +19,19 @@ def _fold_brackets(items: list[tuple[str, object]]) -> dict:
     body: dict = {}
     for name, value in items:
         match = BRACKETED.match(name)
-        if match:
+        if match and not match[2]:
+            # `name[]` is how the SDK sends a list: one field per item.
+            body.setdefault(match[1], [])
+            if isinstance(body[match[1]], list):
+                body[match[1]].append(value)
+        elif match:
             body.setdefault(match[1], {})
             if isinstance(body[match[1]], dict):
                 body[match[1]][match[2]] = value
+        elif name in body:
+            # A field given more than once is a list; validation refuses it where one value is meant.
+            previous = body[name]
+            body[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
         else:
             body[name] = value
     return body

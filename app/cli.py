@@ -50,7 +50,8 @@ def _wait_http(url: str, timeout_s: float) -> None:
 
 
 class Stack:
-    """Embedded Redis (unless T2V_REDIS_URL is set), one worker for the default model, the API."""
+    """Embedded Redis (unless T2V_REDIS_URL is set), one worker for the default model, an expand
+    worker when an LLM is configured, the API."""
 
     def __init__(self, host: str, port: int, data_dir: Path):
         self.host, self.port, self.data_dir = host, port, data_dir.resolve()
@@ -59,6 +60,7 @@ class Stack:
 
     def start(self) -> str:
         from app.embedded_redis import EmbeddedRedis
+        from app.expansion.plan import llm_configured
 
         env = dict(os.environ, T2V_DATA_DIR=str(self.data_dir))
         if not env.get("T2V_REDIS_URL"):
@@ -67,6 +69,12 @@ class Stack:
             print(f"redis: embedded valkey on {self.redis.url} (AOF in {self.redis.data_dir})", flush=True)
         t2v = [sys.executable, "-m", "app.cli"]
         self.children.append(subprocess.Popen([*t2v, "worker"], env=env))
+        if llm_configured(get_settings()):
+            # Prompt expansion waits on the LLM in its own CPU worker, never in the render worker.
+            self.children.append(subprocess.Popen([*t2v, "worker", "--queues", "expand"], env=env))
+        if get_settings().webhook_secret:
+            # Webhook deliveries (and their scheduled retries) run in their own CPU worker.
+            self.children.append(subprocess.Popen([*t2v, "worker", "--queues", "notify"], env=env))
         self.children.append(subprocess.Popen([*t2v, "api", "--host", self.host, "--port", str(self.port)], env=env))
         base = f"http://{self.host}:{self.port}"
         _wait_http(f"{base}/healthz", 60)
@@ -114,6 +122,12 @@ def _up(args) -> None:
         stack.stop()
 
 
+def _new_webhook_secret(args) -> None:
+    from app.webhooks.signing import new_secret
+
+    print(new_secret())
+
+
 def _demo(args) -> None:
     """Start the stack, generate one video with the openai SDK, print where it is, stop."""
     from app.demo import generate_sample
@@ -156,6 +170,11 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--out", default="data/samples")
     demo.add_argument("--data-dir", type=Path)
     demo.set_defaults(run=_demo)
+
+    webhooks = sub.add_parser("webhooks", help="webhook helpers")
+    webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    secret = webhooks_sub.add_parser("secret", help="print a new signing secret for T2V_WEBHOOK_SECRET")
+    secret.set_defaults(run=_new_webhook_secret)
 
     args = parser.parse_args(argv)
     args.run(args)

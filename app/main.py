@@ -7,7 +7,7 @@ from app.errors import install_error_handlers
 from app.metrics import install_metrics
 from app.records import RecordStore
 from app.redis_conn import connect
-from app.routes import health, models, videos
+from app.routes import health, models, videos, webhooks
 from app.schemas import CreateVideoRequest
 from app.settings import Settings, get_settings
 from app.storage import get_storage
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The SDK calls /v1/...; people type the short form. Only /v1 is in the schema.
         app.include_router(videos.router, prefix=prefix, include_in_schema=bool(prefix))
         app.include_router(models.router, prefix=prefix, include_in_schema=bool(prefix))
+        app.include_router(webhooks.router, prefix=prefix, include_in_schema=bool(prefix))
     app.include_router(health.router)
 
     def openapi():

@@ -7,6 +7,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
+from app.expansion.stats import LLM_BUCKETS, LLM_SECONDS, read_outcomes
 from app.metrics_store import PHASE_BUCKETS, PHASE_SECONDS, STEP_BUCKETS, STEP_SECONDS, read_histograms
 from app.queueing import render_queue_name
 from app.records import FINAL_COUNTS
@@ -40,14 +41,32 @@ class RedisCollector:
         for status, count in self.redis.hgetall(FINAL_COUNTS).items():
             final.add_metric([status.decode()], int(count))
         yield final
+        expansions = CounterMetricFamily(
+            "t2v_prompt_expansions", "Prompts by how the sampler's prompt was obtained", labels=["outcome", "reason"]
+        )
+        for (outcome, reason), count in read_outcomes(self.redis).items():
+            expansions.add_metric([outcome, reason], count)
+        yield expansions
         for key, name, doc, buckets, label in (
             (PHASE_SECONDS, "t2v_phase_seconds", "Seconds per render phase", PHASE_BUCKETS, "phase"),
             (STEP_SECONDS, "t2v_step_seconds", "Seconds per denoising step, by model", STEP_BUCKETS, "model"),
+            (LLM_SECONDS, "t2v_llm_seconds", "Seconds per LLM call, by result", LLM_BUCKETS, "result"),
         ):
             family = HistogramMetricFamily(name, doc, labels=[label])
             for value, hist in read_histograms(self.redis, key, buckets).items():
                 family.add_metric([value], hist["buckets"], hist["sum"])
             yield family
+
+
+def _route_label(request: Request) -> str:
+    """The route template, not the raw path: ids would explode the label space."""
+    route = request.scope.get("route")
+    if route is None:
+        return "unmatched"
+    # One router serves both mounts and reports its template without the mount prefix.
+    if request.url.path.startswith("/v1/") and not route.path.startswith("/v1/"):
+        return f"/v1{route.path}"
+    return route.path
 
 
 def install_metrics(app: FastAPI, redis: Redis, catalog: Catalog) -> CollectorRegistry:
@@ -60,9 +79,7 @@ def install_metrics(app: FastAPI, redis: Redis, catalog: Catalog) -> CollectorRe
     @app.middleware("http")
     async def count_requests(request: Request, call_next):
         response = await call_next(request)
-        route = request.scope.get("route")
-        # The route template, not the raw path: ids would explode the label space.
-        requests.labels(request.method, getattr(route, "path", "unmatched"), str(response.status_code)).inc()
+        requests.labels(request.method, _route_label(request), str(response.status_code)).inc()
         return response
 
     return registry

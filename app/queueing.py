@@ -6,6 +6,11 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 RENDER_JOB = "workers.render.render_video"
+EXPAND_JOB = "workers.expand.expand_prompt"
+EXPAND_QUEUE = "expand"
+# A queued video waits on one job at a time; its record's `stage` says which (absent: render).
+EXPAND_STAGE = "expand"
+RENDER_STAGE = "render"
 
 
 def render_queue_name(model: str) -> str:
@@ -34,3 +39,29 @@ def enqueue_render(redis: Redis, record: dict, *, timeout_s: int, result_ttl_s: 
         description=f"render {record['id']}",
     )
     return render_queue.enqueue_many([data], pipeline=pipe)[0]
+
+
+def expand_job_id(video_id: str, attempt: int) -> str:
+    return f"expand-{video_id}-{attempt}"
+
+
+def current_job(record: dict) -> tuple[str, str]:
+    """The id and queue of the job a queued `record` is waiting on."""
+    attempt = record.get("enqueues", 0)
+    if record.get("stage") == EXPAND_STAGE:
+        return expand_job_id(record["id"], attempt), EXPAND_QUEUE
+    return render_job_id(record["id"], attempt), render_queue_name(record["model"])
+
+
+def enqueue_expand(redis: Redis, record: dict, *, timeout_s: int, result_ttl_s: int, pipe: Pipeline | None = None):
+    """Queue the prompt expansion of `record`; that job queues the render when it is done."""
+    data = Queue.prepare_data(
+        EXPAND_JOB,
+        args=[record["id"]],
+        timeout=timeout_s,
+        result_ttl=result_ttl_s,
+        failure_ttl=result_ttl_s,
+        job_id=expand_job_id(record["id"], record.get("enqueues", 0)),
+        description=f"expand the prompt of {record['id']}",
+    )
+    return queue(EXPAND_QUEUE, redis).enqueue_many([data], pipeline=pipe)[0]

@@ -47,6 +47,19 @@ class CreateVideoRequest(BaseModel):
     num_inference_steps: int | None = Field(default=None, ge=1)
     guidance_scale: float | None = Field(default=None, ge=0, le=50)
     fps: int | None = Field(default=None, ge=1, le=120)
+    # Rewrite the prompt into the model's caption style first; unset follows the server's default.
+    expand_prompt: bool | None = None
+    # Where to POST this video's events, and which (default: the terminal ones); see app/webhooks.
+    webhook_url: str | None = None
+    webhook_events: list[str] | None = None
+
+    @field_validator("webhook_events", mode="before")
+    @classmethod
+    def _events_as_list(cls, value):
+        # Multipart sends one comma-separated string, or the list that repeated fields make.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("seconds", mode="before")
     @classmethod

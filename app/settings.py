@@ -4,12 +4,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="T2V_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="T2V_", env_file=".env", extra="ignore", populate_by_name=True)
 
     # Where Redis lives. `t2v up` starts an embedded server when this is unset.
     redis_url: str | None = None
@@ -42,11 +42,79 @@ class Settings(BaseSettings):
     sweep_grace_s: float = 5.0
     # RQ's own registry clean-up (abandoned jobs); its default of 600 s is too slow to matter.
     rq_maintenance_interval_s: int = 60
+    # RQ's worker key TTL, how often a running job's heartbeat is renewed, and how long past a
+    # missed heartbeat RQ waits before calling the job abandoned.
+    rq_worker_ttl_s: int = 420
+    rq_job_monitoring_interval_s: int = 10
+    rq_heartbeat_grace_s: int = 60
+    # MiB of model weights a render worker keeps ready at once; models beyond it take turns
+    # (least recently used swapped out). Unset: 75% of the GPU on CUDA, no limit on CPU.
+    resident_budget_mb: int | None = Field(default=None, ge=1)
     # Seconds a video's files are kept after it is created; 0 keeps them forever.
     video_ttl_s: int = Field(default=7 * 24 * 3600, ge=0)
 
     max_prompt_chars: int = 32000
     max_list_limit: int = 100
+
+    # --- webhooks (app/webhooks) ---
+    # Signing secrets `whsec_<base64>`, comma or space separated: each delivery is signed with
+    # all of them, so receivers can rotate. Webhooks are off without one.
+    webhook_secret: str = ""
+    # Comma-separated endpoints that receive every event of every video.
+    webhook_urls: str = ""
+    # Comma-separated host names and CIDR networks exempt from the private-address refusal.
+    webhook_allowed_hosts: str = ""
+    # Per connect/read/write; a receiver slower than this counts as a failed attempt.
+    webhook_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    # Seconds before each retry (Standard Webhooks' schedule); the last value repeats.
+    webhook_retry_schedule_s: str = "5,300,1800,7200,18000,36000,50400,72000,86400"
+    # How much of a receiver's response body is read (and kept for the delivery listing).
+    webhook_response_cap_bytes: int = Field(default=1024, ge=0, le=65536)
+
+    @model_validator(mode="after")
+    def _webhook_settings_parse(self):
+        from app.webhooks.config import WebhookConfig
+
+        WebhookConfig.from_settings(self)
+        return self
+
+    # --- prompt expansion (an OpenAI-compatible chat model rewrites prompts into captions) ---
+    # The endpoint and key; the openai client's own OPENAI_* variables apply when these are unset.
+    # Either one being set means an LLM is configured (a key alone means OpenAI's own endpoint).
+    llm_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("T2V_LLM_BASE_URL", "OPENAI_BASE_URL")
+    )
+    llm_api_key: str | None = Field(default=None, validation_alias=AliasChoices("T2V_LLM_API_KEY", "OPENAI_API_KEY"))
+    llm_model: str = "gpt-4o-mini"
+    # Seconds one chat completion may take; each retry gets as long again.
+    llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # Retries after a timeout, a 5xx or a 429, with exponential backoff from `llm_backoff_s`.
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_backoff_s: float = Field(default=1.0, ge=0, le=60)
+    # A 429 whose retry-after asks for longer than this is not waited for: the prompt passes through.
+    llm_max_retry_after_s: float = Field(default=30.0, ge=0, le=600)
+    llm_temperature: float = Field(default=0.3, ge=0, le=2)
+    llm_max_tokens: int = Field(default=400, ge=16, le=8192)
+    # A longer reply is not a caption (or would be truncated by the text encoder anyway).
+    llm_max_caption_chars: int = Field(default=2000, ge=64, le=32000)
+    # How long an expansion stays cached per (family, prompt, system prompt); 0 turns caching off.
+    llm_cache_ttl_s: int = Field(default=7 * 24 * 3600, ge=0)
+    # Whether requests without `expand_prompt` are expanded (only where an expander is available).
+    expand_prompts: bool = True
+
+    @field_validator("llm_base_url", "llm_api_key", mode="before")
+    @classmethod
+    def _blank_means_unset(cls, value):
+        # `OPENAI_BASE_URL=` in an env file means "not set", not "an empty URL".
+        return value if value is None or str(value).strip() else None
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _llm_url_is_http(cls, value: str | None):
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"llm_base_url {value!r} must start with http:// or https://")
+        return value
 
 
 @lru_cache

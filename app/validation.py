@@ -12,6 +12,7 @@ from app.errors import InvalidRequest
 from app.schemas import CreateVideoRequest
 from app.settings import Settings
 from models.catalog import Catalog, CatalogEntry
+from models.families import FamilySpec
 
 SIZE_RE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 DEFAULT_SECONDS = "4"
@@ -80,16 +81,43 @@ def _resolve_size(raw: str | None, entry: CatalogEntry) -> tuple[int, int]:
     return width, height
 
 
+def _longest_frame_count(spec: FamilySpec) -> int:
+    if spec.allowed_frame_counts:
+        return max(n for n in spec.allowed_frame_counts if n <= spec.max_frames)
+    rule = spec.frame_rule
+    return rule.offset + rule.multiple * ((spec.max_frames - rule.offset) // rule.multiple)
+
+
+def _default_seconds(fps: int, entry: CatalogEntry) -> str:
+    """The length a request without `seconds` gets: the family's default frames, within limits."""
+    spec = entry.spec
+    if spec.default_frames is None:
+        return DEFAULT_SECONDS
+    frames = min(spec.default_frames, _longest_frame_count(spec))
+    return format((frames - 1) / fps, "g")
+
+
 def _resolve_frames(seconds_text: str, fps: int, entry: CatalogEntry) -> int:
     spec = entry.spec
     try:
         seconds = float(seconds_text)
     except ValueError:
         raise InvalidRequest(f"seconds {seconds_text!r} is not a number", param="seconds") from None
-    max_seconds = (spec.max_frames - 1) / fps
+    max_seconds = (_longest_frame_count(spec) - 1) / fps
     if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidRequest(f"seconds {seconds_text!r} must be a positive number", param="seconds")
     frames = spec.frame_rule.at_least(round(seconds * fps))
+    if spec.allowed_frame_counts:
+        fitting = [n for n in spec.allowed_frame_counts if frames <= n <= spec.max_frames]
+        if not fitting:
+            counts = ", ".join(str(n) for n in spec.allowed_frame_counts if n <= spec.max_frames)
+            raise InvalidRequest(
+                f"seconds {seconds_text!r} at {fps} fps needs {frames} frames, but model {entry.name!r} only makes "
+                f"{counts} frames; the longest is {max_seconds:g} s at {fps} fps",
+                param="seconds",
+            )
+        # Round up to the nearest trained length: never shorter than asked.
+        return min(fitting)
     if frames > spec.max_frames:
         raise InvalidRequest(
             f"seconds {seconds_text!r} at {fps} fps needs {frames} frames, but model {entry.name!r} makes at "
@@ -111,7 +139,7 @@ def resolve_request(req: CreateVideoRequest, catalog: Catalog, settings: Setting
     spec = entry.spec
     width, height = _resolve_size(req.size, entry)
     fps = req.fps or spec.native_fps
-    seconds = req.seconds if req.seconds is not None else DEFAULT_SECONDS
+    seconds = req.seconds if req.seconds is not None else _default_seconds(fps, entry)
     num_frames = _resolve_frames(seconds, fps, entry)
     steps = req.num_inference_steps or spec.default_steps
     if steps > spec.max_steps:

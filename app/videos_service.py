@@ -8,12 +8,15 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from app.errors import Conflict
-from app.queueing import enqueue_render, render_job_id
+from app.expansion.plan import expand_job_timeout_s
+from app.expansion.stats import count_outcome
+from app.queueing import EXPAND_STAGE, current_job, enqueue_expand, enqueue_render
 from app.records import RecordStore, new_video_id, now_ms
 from app.settings import Settings
 from app.status import ACTIVE, VideoStatus
 from app.storage import Storage
 from app.validation import ResolvedRequest
+from app.webhooks.events import VIDEO_CANCELLED, VIDEO_QUEUED, emit
 
 
 def new_record(owner: str, prompt: str, resolved: ResolvedRequest, seed: int | None, settings: Settings) -> dict:
@@ -57,18 +60,30 @@ def new_record(owner: str, prompt: str, resolved: ResolvedRequest, seed: int | N
 
 
 def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings) -> None:
-    """Write the record and its render job in one transaction: both exist or neither does."""
+    """Write the record and its first job in one transaction: both exist or neither does."""
     with redis.pipeline(transaction=True) as pipe:
         store.create(record, pipe)
-        enqueue_render(
-            redis, record, timeout_s=settings.job_timeout_s, result_ttl_s=settings.job_result_ttl_s, pipe=pipe
-        )
+        if record.get("stage") == EXPAND_STAGE:
+            # The expand job queues the render itself once the prompt is rewritten.
+            enqueue_expand(
+                redis,
+                record,
+                timeout_s=expand_job_timeout_s(settings),
+                result_ttl_s=settings.job_result_ttl_s,
+                pipe=pipe,
+            )
+        else:
+            enqueue_render(
+                redis, record, timeout_s=settings.job_timeout_s, result_ttl_s=settings.job_result_ttl_s, pipe=pipe
+            )
+            count_outcome(pipe, record["prompt_expansion"])
         pipe.execute()
+    emit(redis, record["id"], VIDEO_QUEUED, settings)
 
 
 def _drop_queued_job(redis: Redis, record: dict) -> None:
     try:
-        job = Job.fetch(render_job_id(record["id"], record.get("enqueues", 0)), connection=redis)
+        job = Job.fetch(current_job(record)[0], connection=redis)
     except NoSuchJobError:
         return
     # Only affects jobs not yet started; a running render sees the status at its next step.
@@ -93,12 +108,14 @@ def cancel(redis: Redis, store: RecordStore, record: dict) -> dict:
         fresh = store.get(record["id"])
         raise Conflict(f"video {record['id']} is already {fresh['status'] if fresh else 'deleted'}")
     _drop_queued_job(redis, record)
+    emit(redis, record["id"], VIDEO_CANCELLED)
     return store.get(record["id"]) or record
 
 
 def delete(redis: Redis, store: RecordStore, storage: Storage, record: dict) -> None:
     if not VideoStatus(record["status"]).is_terminal():
-        store.transition(record["id"], {"status": VideoStatus.CANCELLED.value}, allowed_from=ACTIVE)
+        if store.transition(record["id"], {"status": VideoStatus.CANCELLED.value}, allowed_from=ACTIVE):
+            emit(redis, record["id"], VIDEO_CANCELLED)
         _drop_queued_job(redis, record)
     storage.delete(record["id"])
     store.delete(record["id"], record["owner"])

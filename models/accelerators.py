@@ -1,21 +1,147 @@
-"""diffusers' cache accelerators (reuse transformer work between nearby denoising steps)."""
+"""Speed options of a catalog entry: attention backend and diffusers' cache accelerators.
+
+Cache accelerators (`diffusers.hooks`) reuse transformer work between nearby denoising steps.
+Every option is checked by `check_speed_options` before any weights load, so a typo in the
+catalog stops the worker at start-up with a message that names the entry and the option.
+"""
+
+import dataclasses
+from collections.abc import Callable
 
 from models.catalog import CatalogEntry
 
+# catalog `cache.kind` -> (config class in diffusers.hooks, its threshold argument or None)
+CACHE_CONFIGS: dict[str, tuple[str, str | None]] = {
+    "first_block": ("FirstBlockCacheConfig", "threshold"),
+    "mag": ("MagCacheConfig", "threshold"),
+    "taylorseer": ("TaylorSeerCacheConfig", None),
+    "faster": ("FasterCacheConfig", None),
+    "pyramid_attention": ("PyramidAttentionBroadcastConfig", None),
+}
 
-def enable_cache(entry: CatalogEntry, transformer) -> None:
+# Attention backends that run without CUDA; the others (flash, sage, cuDNN, xformers...) need it.
+CPU_ATTENTION_BACKENDS = frozenset({"native", "_native_math", "flex"})
+
+# Pipelines that run the conditional and unconditional passes as separate transformer calls
+# (or have guidance distilled in): FasterCache must not split their batch into halves.
+SEPARATE_GUIDANCE_PASSES = frozenset({"WanPipeline", "HunyuanVideoPipeline"})
+
+# FasterCache blends transformer outputs in frequency space and must know their layout; LTX's
+# transformer returns packed tokens (batch, sequence, channels), which it cannot handle.
+FASTER_CACHE_TENSOR_FORMATS = {
+    "WanPipeline": "BCFHW",
+    "HunyuanVideoPipeline": "BCFHW",
+    "MochiPipeline": "BCFHW",
+    "CogVideoXPipeline": "BFCHW",
+}
+
+
+class OptionError(ValueError):
+    """A speed option in the catalog cannot work as written."""
+
+
+def attention_backend_names() -> list[str]:
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    return sorted(b.value for b in AttentionBackendName)
+
+
+def check_attention_backend(entry: CatalogEntry, device: str) -> None:
+    backend = entry.attention_backend
+    if backend is None:
+        return
+    known = attention_backend_names()
+    if backend not in known:
+        raise OptionError(
+            f"model {entry.name!r}: attention_backend {backend!r} is not a diffusers attention backend; "
+            f"known: {', '.join(known)}"
+        )
+    if device != "cuda" and backend not in CPU_ATTENTION_BACKENDS:
+        raise OptionError(
+            f"model {entry.name!r}: attention_backend {backend!r} needs a CUDA device; on CPU use one of "
+            f"{', '.join(sorted(CPU_ATTENTION_BACKENDS))}"
+        )
+
+
+def _cache_defaults(entry: CatalogEntry, current_timestep: Callable[[], int], dtype) -> dict:
+    """Working arguments for each kind, where diffusers' own defaults are not enough."""
+    spec = entry.spec
+    return {
+        "first_block": {},
+        # MagCache's ratios are indexed by step: calibrate them for the model's default steps.
+        "mag": {"num_inference_steps": spec.default_steps},
+        # Taylor factors in the model's dtype (diffusers defaults to bf16, wrong for float32 models).
+        "taylorseer": {"taylor_factors_dtype": dtype},
+        "faster": {
+            "spatial_attention_block_skip_range": 2,
+            "attention_weight_callback": lambda _: 0.3,
+            "current_timestep_callback": current_timestep,
+            "is_guidance_distilled": spec.pipeline_class in SEPARATE_GUIDANCE_PASSES,
+            "tensor_format": FASTER_CACHE_TENSOR_FORMATS.get(spec.pipeline_class),
+        },
+        "pyramid_attention": {
+            "spatial_attention_block_skip_range": 2,
+            "current_timestep_callback": current_timestep,
+        },
+    }[entry.cache.kind]
+
+
+def build_cache_config(entry: CatalogEntry, current_timestep: Callable[[], int] = lambda: 0, dtype=None):
+    """The diffusers config object for `entry.cache`; raises `OptionError` naming the problem."""
     from diffusers import hooks
 
     options = entry.cache
-    configs = {
-        "first_block": lambda t: hooks.FirstBlockCacheConfig(threshold=t if t is not None else 0.05),
-        "faster": lambda t: hooks.FasterCacheConfig(),
-        "pyramid_attention": lambda t: hooks.PyramidAttentionBroadcastConfig(),
-        "taylorseer": lambda t: hooks.TaylorSeerCacheConfig(),
-        "mag": lambda t: hooks.MagCacheConfig(threshold=t if t is not None else 0.06),
-    }
+    class_name, threshold_arg = CACHE_CONFIGS[options.kind]
+    config_class = getattr(hooks, class_name, None)
+    if config_class is None:
+        raise OptionError(f"model {entry.name!r}: cache {options.kind!r} needs diffusers.hooks.{class_name}, "
+                          "which this diffusers version does not have")
+    if options.kind == "faster" and entry.spec.pipeline_class not in FASTER_CACHE_TENSOR_FORMATS:
+        raise OptionError(
+            f"model {entry.name!r}: cache 'faster' does not work with {entry.spec.pipeline_class} (its "
+            f"transformer output is packed tokens); use first_block, taylorseer or pyramid_attention"
+        )
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    arguments = _cache_defaults(entry, current_timestep, dtype)
+    if options.threshold is not None:
+        if threshold_arg is None:
+            raise OptionError(
+                f"model {entry.name!r}: cache {options.kind!r} has no threshold; its settings are "
+                f"{', '.join(sorted(n for n in fields if not n.startswith('_')))} (set them under cache.options)"
+            )
+        if options.threshold <= 0:
+            raise OptionError(f"model {entry.name!r}: cache threshold must be positive, not {options.threshold}")
+        arguments[threshold_arg] = options.threshold
+    for name, value in options.options.items():
+        if name not in fields or name.startswith("_") or name.endswith("_callback"):
+            settable = sorted(n for n in fields if not n.startswith("_") and not n.endswith("_callback"))
+            raise OptionError(
+                f"model {entry.name!r}: cache {options.kind!r} has no option {name!r}; "
+                f"{class_name} takes {', '.join(settable)}"
+            )
+        # TOML has no tuples; diffusers compares ranges as tuples.
+        arguments[name] = tuple(value) if isinstance(value, list) and isinstance(fields[name].default, tuple) else value
+    if options.kind == "mag" and "mag_ratios" not in arguments and not arguments.get("calibrate"):
+        raise OptionError(
+            f"model {entry.name!r}: cache 'mag' needs cache.options.mag_ratios, calibrated for this model "
+            "(run once with cache.options.calibrate = true to print them)"
+        )
     try:
-        config = configs[options.kind](options.threshold)
-        transformer.enable_cache(config)
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise ValueError(f"model {entry.name!r}: cache {options.kind!r} cannot be enabled: {exc}") from exc
+        return config_class(**arguments)
+    except (TypeError, ValueError) as exc:
+        raise OptionError(f"model {entry.name!r}: cache {options.kind!r}: {exc}") from None
+
+
+def transformers_of(pipeline) -> list:
+    """The denoising transformers: one, or two for Wan 2.2's high- and low-noise experts."""
+    return [m for m in (getattr(pipeline, "transformer", None), getattr(pipeline, "transformer_2", None)) if m]
+
+
+def enable_cache(entry: CatalogEntry, pipeline) -> None:
+    for transformer in transformers_of(pipeline):
+        # Each transformer gets its own config: hook state must not be shared between them.
+        config = build_cache_config(entry, lambda: pipeline.current_timestep, transformer.dtype)
+        try:
+            transformer.enable_cache(config)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise OptionError(f"model {entry.name!r}: cache {entry.cache.kind!r} cannot be enabled: {exc}") from exc

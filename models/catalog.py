@@ -16,7 +16,7 @@ import dataclasses
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -35,6 +35,9 @@ class CacheOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["first_block", "mag", "taylorseer", "faster", "pyramid_attention"]
     threshold: float | None = None
+    # Further arguments of the diffusers config class (e.g. MagCache's `mag_ratios`), checked
+    # against that class when a worker starts.
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class Limits(BaseModel):
@@ -45,6 +48,8 @@ class Limits(BaseModel):
     allowed_sizes: list[str] | None = None
     max_side: int | None = None
     max_frames: int | None = None
+    default_frames: int | None = None
+    allowed_frame_counts: list[int] | None = None
     native_fps: int | None = None
     default_steps: int | None = None
     max_steps: int | None = None
@@ -81,8 +86,9 @@ class CatalogEntry(BaseModel):
     def spec(self) -> FamilySpec:
         """The family's spec with this entry's limits applied."""
         overrides = {k: v for k, v in self.limits.model_dump().items() if v is not None}
-        if "allowed_sizes" in overrides:
-            overrides["allowed_sizes"] = tuple(overrides["allowed_sizes"])
+        for key in ("allowed_sizes", "allowed_frame_counts"):
+            if key in overrides:
+                overrides[key] = tuple(overrides[key])
         return dataclasses.replace(get_family(self.family), **overrides)
 
     def public_dict(self, live: bool) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from diffusers import DiffusionPipeline
 
+from models.accelerators import OptionError, build_cache_config, check_attention_backend, enable_cache, transformers_of
 from models.catalog import CatalogEntry
 from models.tiny import build_tiny_pipeline
 
@@ -29,6 +30,8 @@ class LoadedModel:
     device: str
     dtype: torch.dtype
     load_seconds: float
+    # Bytes of weights and buffers: what the worker's resident-memory budget counts.
+    weight_bytes: int = 0
 
 
 def pick_device(entry: CatalogEntry) -> str:
@@ -63,11 +66,18 @@ def resolve_path(entry: CatalogEntry, data_dir: Path) -> str:
     return str(target)
 
 
-def _check_options(entry: CatalogEntry, device: str) -> None:
+def check_options(entry: CatalogEntry, device: str) -> None:
+    """Everything about the entry's options that can be known before loading weights."""
     if entry.offload != "none" and device != "cuda":
         raise ModelLoadError(f"model {entry.name!r}: offload={entry.offload!r} needs a CUDA device")
     if entry.compile and device != "cuda":
         raise ModelLoadError(f"model {entry.name!r}: compile=true is only supported on CUDA devices")
+    try:
+        check_attention_backend(entry, device)
+        if entry.cache:
+            build_cache_config(entry)
+    except OptionError as exc:
+        raise ModelLoadError(str(exc)) from None
 
 
 def _apply_options(entry: CatalogEntry, pipe: DiffusionPipeline, device: str) -> None:
@@ -77,29 +87,43 @@ def _apply_options(entry: CatalogEntry, pipe: DiffusionPipeline, device: str) ->
         pipe.enable_sequential_cpu_offload()
     else:
         pipe.to(device)
-    vae = getattr(pipe, "vae", None)
     if entry.vae_tiling:
-        vae.enable_tiling()
+        pipe.vae.enable_tiling()
     if entry.vae_slicing:
-        vae.enable_slicing()
-    transformer = getattr(pipe, "transformer", None)
+        pipe.vae.enable_slicing()
+    transformers = transformers_of(pipe)
     if entry.attention_backend:
-        try:
-            transformer.set_attention_backend(entry.attention_backend)
-        except (ValueError, RuntimeError, ImportError) as exc:
-            raise ModelLoadError(f"model {entry.name!r}: attention_backend {entry.attention_backend!r}: {exc}") from exc
+        for transformer in transformers:
+            try:
+                transformer.set_attention_backend(entry.attention_backend)
+            except (ValueError, RuntimeError, ImportError) as exc:
+                raise ModelLoadError(
+                    f"model {entry.name!r}: attention_backend {entry.attention_backend!r}: {exc}"
+                ) from exc
     if entry.cache:
-        from models.accelerators import enable_cache
-
-        enable_cache(entry, transformer)
+        try:
+            enable_cache(entry, pipe)
+        except OptionError as exc:
+            raise ModelLoadError(str(exc)) from None
     if entry.compile:
-        transformer.compile(fullgraph=False, dynamic=False)
+        for transformer in transformers:
+            transformer.compile(fullgraph=False, dynamic=False)
+
+
+def parameter_bytes(pipe: DiffusionPipeline) -> int:
+    """Bytes held by the pipeline's weights and buffers (what moving it between devices moves)."""
+    total = 0
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            total += sum(t.numel() * t.element_size() for t in component.parameters())
+            total += sum(t.numel() * t.element_size() for t in component.buffers())
+    return total
 
 
 def load_model(entry: CatalogEntry, data_dir: Path) -> LoadedModel:
     started = time.perf_counter()
     device = pick_device(entry)
-    _check_options(entry, device)
+    check_options(entry, device)
     dtype = pick_dtype(entry, device)
     path = resolve_path(entry, data_dir)
     try:
@@ -113,4 +137,4 @@ def load_model(entry: CatalogEntry, data_dir: Path) -> LoadedModel:
         )
     _apply_options(entry, pipe, device)
     pipe.set_progress_bar_config(disable=True)
-    return LoadedModel(entry.name, entry, pipe, device, dtype, time.perf_counter() - started)
+    return LoadedModel(entry.name, entry, pipe, device, dtype, time.perf_counter() - started, parameter_bytes(pipe))

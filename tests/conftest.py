@@ -67,9 +67,7 @@ def worker_factory(env, redis, tmp_path):
     started = []
 
     def start(models: list[str], queues=(), extra_env: dict[str, str] | None = None):
-        worker = start_worker({**env, **(extra_env or {})}, redis, tmp_path, models, queues)
-        started.append(worker)
-        return worker
+        return start_worker({**env, **(extra_env or {})}, redis, tmp_path, models, queues, started)
 
     yield start
     for worker in started:

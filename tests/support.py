@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 from redis import Redis
 
-from app.liveness import live_models
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +83,12 @@ def start_api(env: dict[str, str], port: int, log_dir: Path) -> tuple[Service, s
     return api, base
 
 
-def start_worker(env: dict[str, str], redis: Redis, log_dir: Path, models: list[str], queues=()) -> Service:
+def start_worker(
+    env: dict[str, str], redis: Redis, log_dir: Path, models: list[str], queues=(), started: list | None = None
+) -> Service:
+    """Start `t2v worker` and wait until it announces itself (its models are then loaded or
+    recorded as failed). `started` collects the process before the wait, so a caller can stop
+    it even when start-up times out."""
     args = ["worker"]
     if models:
         args += ["--models", ",".join(models)]
@@ -92,12 +96,12 @@ def start_worker(env: dict[str, str], redis: Redis, log_dir: Path, models: list[
         args += ["--queues", ",".join(queues)]
     tag = "-".join([*models, *queues]) or "default"
     worker = Service(args, env, log_dir / f"worker-{tag}-{time.monotonic_ns()}.log")
+    if started is not None:
+        started.append(worker)
 
     def ready():
         if not worker.alive():
             raise RuntimeError(f"worker exited:\n{worker.output()}")
-        if models:
-            return set(models) <= live_models(redis) and _announced(redis, worker.pid)
         return _announced(redis, worker.pid)
 
     wait_until(ready, timeout_s=120, interval_s=0.1, what=f"worker for {models or queues}")

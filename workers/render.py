@@ -16,6 +16,7 @@ from rq.timeouts import JobTimeoutException
 
 from app.metrics_store import PHASE_BUCKETS, PHASE_SECONDS, STEP_BUCKETS, STEP_SECONDS, observe
 from app.status import VideoStatus
+from app.webhooks.events import VIDEO_COMPLETED, VIDEO_FAILED, VIDEO_IN_PROGRESS, emit
 from models.loader import ModelLoadError
 from workers.context import WorkerContext, current
 from workers.encode import EncodeError, write_outputs
@@ -28,7 +29,7 @@ DENOISE_PROGRESS_SHARE = 90
 
 
 def _fail(ctx: WorkerContext, video_id: str, code: str, message: str) -> None:
-    ctx.store.transition(
+    failed = ctx.store.transition(
         video_id,
         {
             "status": VideoStatus.FAILED.value,
@@ -38,6 +39,8 @@ def _fail(ctx: WorkerContext, video_id: str, code: str, message: str) -> None:
         allowed_from=[VideoStatus.IN_PROGRESS],
         worker=ctx.name,
     )
+    if failed:
+        emit(ctx.redis, video_id, VIDEO_FAILED, ctx.settings)
 
 
 def _record_metrics(ctx: WorkerContext, model: str, timings: dict, step_seconds: list[float]) -> None:
@@ -62,6 +65,7 @@ def render_video(video_id: str) -> str:
         # Cancelled, deleted, finished, or another worker holds it: a duplicate delivery.
         return "skipped"
     record = ctx.store.get(video_id)
+    emit(ctx.redis, video_id, VIDEO_IN_PROGRESS, ctx.settings)
     attempt = record["attempts"]
     try:
         return _render(ctx, record, attempt, claimed_at)
@@ -113,6 +117,7 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
         "num_inference_steps": record["num_inference_steps"],
         "guidance_scale": record["guidance_scale"],
         "seed": record["seed"],
+        "fps": record["fps"],
     }
     result = sample(model, params, on_step)
     timings["denoise"] = result.denoise_seconds
@@ -143,5 +148,6 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
         # Cancelled or deleted during encoding, or the sweep gave the video to another worker.
         ctx.storage.delete(video_id, attempt)
         return "superseded"
+    emit(ctx.redis, video_id, VIDEO_COMPLETED, ctx.settings)
     _record_metrics(ctx, record["model"], timings, result.step_seconds)
     return "completed"

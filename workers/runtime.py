@@ -1,6 +1,9 @@
 """Pipelines resident in this worker process, and one sampler run with per-step reporting."""
 
+import gc
+import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +13,14 @@ import torch
 from tqdm import tqdm
 
 from models.catalog import Catalog
-from models.loader import LoadedModel, load_model
+from models.loader import LoadedModel, ModelLoadError, load_model
+
+
+log = logging.getLogger(__name__)
+
+# Share of GPU memory the resident models' weights may take when no budget is set; the rest is
+# left for activations, which for video are large.
+DEFAULT_GPU_BUDGET_SHARE = 0.75
 
 
 class RenderCancelled(Exception):
@@ -18,21 +28,99 @@ class RenderCancelled(Exception):
 
 
 class ResidentModels:
-    """Loads each served model once at start-up and keeps it in memory."""
+    """Loads each served model at start-up and keeps as many ready as the memory budget allows.
 
-    def __init__(self, catalog: Catalog, names: list[str], data_dir: Path):
+    A model that cannot load (bad path, bad option) is remembered with its reason: its jobs fail
+    at once with `model_load_failed` instead of waiting forever, and the other models still
+    serve. When none loads, start-up fails.
+
+    Models whose weights do not all fit the budget (`T2V_RESIDENT_BUDGET_MB`; on CUDA 75% of the
+    GPU by default, the rest is left for activations) take turns, least recently used out first:
+    on CUDA a model makes way by moving to CPU RAM, on CPU by being dropped and later read back
+    from disk. `get` reports the seconds a swap took, which the job records as its `load` time.
+    Models with CPU offload manage their own placement and are never swapped.
+    """
+
+    def __init__(self, catalog: Catalog, names: list[str], data_dir: Path, budget_mb: int | None = None):
+        self.data_dir = data_dir
+        self.budget_bytes = _budget_bytes(budget_mb)
+        self.entries = {name: catalog[name] for name in names}
+        # Pipelines in memory: on their device, or parked in CPU RAM when evicted from a GPU.
         self.loaded: dict[str, LoadedModel] = {}
+        # Models on their device, least recently used first, with the bytes each counts.
+        self.resident: OrderedDict[str, int] = OrderedDict()
+        self.weight_bytes: dict[str, int] = {}
+        self.failed: dict[str, str] = {}
         for name in tqdm(names, desc="Loading models", unit="model"):
-            self.loaded[name] = load_model(catalog[name], data_dir)
-            tqdm.write(f"loaded {name} on {self.loaded[name].device} in {self.loaded[name].load_seconds:.1f}s")
+            try:
+                model = load_model(self.entries[name], data_dir)
+            except ModelLoadError as exc:
+                self.failed[name] = str(exc)
+                tqdm.write(f"FAILED to load {name}: {exc}")
+                continue
+            self.loaded[name] = model
+            self.weight_bytes[name] = _counted_bytes(model)
+            self._make_room_for(name)
+            self.resident[name] = self.weight_bytes[name]
+            tqdm.write(f"loaded {name} on {model.device} in {model.load_seconds:.1f}s")
+        if not self.loaded:
+            raise ModelLoadError("; ".join(self.failed.values()))
 
     @property
     def names(self) -> list[str]:
-        return list(self.loaded)
+        return [name for name in self.entries if name not in self.failed]
 
     def get(self, name: str) -> tuple[LoadedModel, float]:
         """The model and the seconds it took to make it ready for this job (0 when resident)."""
-        return self.loaded[name], 0.0
+        if name in self.failed:
+            raise ModelLoadError(self.failed[name])
+        if name not in self.entries:
+            raise KeyError(name)
+        if name in self.resident:
+            self.resident.move_to_end(name)
+            return self.loaded[name], 0.0
+        started = time.perf_counter()
+        self._make_room_for(name)
+        parked = self.loaded.get(name)
+        if parked is not None:
+            parked.pipeline.to(parked.device)
+        else:
+            self.loaded[name] = load_model(self.entries[name], self.data_dir)
+        self.resident[name] = self.weight_bytes[name]
+        seconds = time.perf_counter() - started
+        log.info("swapped in %s in %.2fs", name, seconds)
+        return self.loaded[name], seconds
+
+    def _make_room_for(self, name: str) -> None:
+        """Evict least recently used models until `name` fits (or nothing else is left)."""
+        if self.budget_bytes is None:
+            return
+        needed = self.weight_bytes[name]
+        while self.resident and sum(self.resident.values()) + needed > self.budget_bytes:
+            victim, _ = self.resident.popitem(last=False)
+            model = self.loaded[victim]
+            if model.device == "cuda":
+                model.pipeline.to("cpu")
+            else:
+                del self.loaded[victim]
+                gc.collect()
+            log.info("evicted %s to make room for %s", victim, name)
+        if needed > self.budget_bytes:
+            log.warning("%s alone (%d MiB) is larger than the resident budget", name, needed >> 20)
+
+
+def _counted_bytes(model: LoadedModel) -> int:
+    # Offloaded pipelines hold one component at a time on the GPU and move it themselves.
+    return 0 if model.entry.offload != "none" else model.weight_bytes
+
+
+def _budget_bytes(budget_mb: int | None) -> int | None:
+    if budget_mb is not None:
+        return budget_mb << 20
+    if torch.cuda.is_available():
+        return int(torch.cuda.get_device_properties(0).total_memory * DEFAULT_GPU_BUDGET_SHARE)
+    # CPU-only: no limit unless one is set; the OS swaps long before a budget would help.
+    return None
 
 
 @dataclass
@@ -71,7 +159,10 @@ def sample(
         "output_type": "np",
         "callback_on_step_end": callback,
         **spec.extra_call_kwargs,
+        **spec.scheduler_call_kwargs.get(type(model.pipeline.scheduler).__name__, {}),
     }
+    if spec.frame_rate_kwarg:
+        kwargs[spec.frame_rate_kwarg] = params.get("fps") or spec.native_fps
     if spec.supports_negative_prompt and params.get("negative_prompt"):
         kwargs["negative_prompt"] = params["negative_prompt"]
     started = time.perf_counter()

@@ -15,11 +15,13 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from app.expansion.handoff import requeue_expansion
 from app.liveness import is_alive
-from app.queueing import enqueue_render, queue, render_job_id, render_queue_name
+from app.queueing import EXPAND_STAGE, current_job, enqueue_render, queue
 from app.records import RecordStore
 from app.settings import Settings
 from app.status import VideoStatus
+from app.webhooks.events import VIDEO_FAILED, emit
 
 log = logging.getLogger(__name__)
 SWEEP_LOCK = "t2v:sweep:lock"
@@ -33,7 +35,7 @@ class SweepReport:
 
 def _job_is_pending(redis: Redis, record: dict) -> bool:
     """Is the record's current job still somewhere a worker will get to it?"""
-    job_id = render_job_id(record["id"], record.get("enqueues", 0))
+    job_id, queue_name = current_job(record)
     try:
         job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
     except NoSuchJobError:
@@ -43,17 +45,19 @@ def _job_is_pending(redis: Redis, record: dict) -> bool:
         return True
     if status == "queued":
         # The job hash can outlive its place in the list (a crash between pop and start).
-        return redis.lpos(queue(render_queue_name(record["model"]), redis).key, job_id) is not None
+        return redis.lpos(queue(queue_name, redis).key, job_id) is not None
     if status == "started":
         return bool(job.worker_name) and is_alive(redis, job.worker_name)
     return False
 
 
 def _requeue_or_fail(redis: Redis, store: RecordStore, record: dict, settings: Settings, why: str) -> str:
+    if record.get("stage") == EXPAND_STAGE:
+        return requeue_expansion(redis, record, settings, why)
     current = VideoStatus(record["status"])
     owner = (record.get("worker") or "") if current == VideoStatus.IN_PROGRESS else ""
     if record.get("attempts", 0) >= settings.max_render_attempts:
-        store.transition(
+        failed = store.transition(
             record["id"],
             {
                 "status": VideoStatus.FAILED.value,
@@ -66,6 +70,8 @@ def _requeue_or_fail(redis: Redis, store: RecordStore, record: dict, settings: S
             allowed_from=[current],
             worker=owner,
         )
+        if failed:
+            emit(redis, record["id"], VIDEO_FAILED, settings)
         return "failed"
     enqueues = record.get("enqueues", 0) + 1
     changed = store.transition(

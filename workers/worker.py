@@ -44,10 +44,12 @@ class ResidentWorker(SimpleWorker):
             self.active = None
         self.set_state("idle")
 
+    heartbeat_grace_s = 60
+
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # Short TTLs (renewed by the heartbeat thread) so RQ notices a dead worker in about a minute,
         # instead of SimpleWorker's job-timeout-long ones.
-        return self.job_monitoring_interval + 60
+        return self.job_monitoring_interval + self.heartbeat_grace_s
 
 
 class Heartbeat(threading.Thread):
@@ -91,7 +93,12 @@ def run_worker(settings: Settings, models: list[str], queues: list[str], burst: 
         # Imported here so CPU-only workers (expand, notify) never load torch.
         from workers.runtime import ResidentModels
 
-        context.models = ResidentModels(catalog, models, settings.data_dir)
+        from models.loader import ModelLoadError
+
+        try:
+            context.models = ResidentModels(catalog, models, settings.data_dir, settings.resident_budget_mb)
+        except ModelLoadError as exc:
+            raise SystemExit(f"no model could be loaded: {exc}") from None
     set_context(context)
     queue_names = [render_queue_name(m) for m in models] + queues
     worker = ResidentWorker(
@@ -99,10 +106,18 @@ def run_worker(settings: Settings, models: list[str], queues: list[str], burst: 
         connection=redis,
         name=name,
         serializer=JSONSerializer,
-        job_monitoring_interval=10,
+        worker_ttl=settings.rq_worker_ttl_s,
+        job_monitoring_interval=settings.rq_job_monitoring_interval_s,
         maintenance_interval=settings.rq_maintenance_interval_s,
     )
-    heartbeat = Heartbeat(worker, context, {"models": models, "queues": queue_names, "pid": os.getpid()})
+    worker.heartbeat_grace_s = settings.rq_heartbeat_grace_s
+    description = {
+        "models": context.models.names if context.models else [],
+        "failed_models": context.models.failed if context.models else {},
+        "queues": queue_names,
+        "pid": os.getpid(),
+    }
+    heartbeat = Heartbeat(worker, context, description)
     heartbeat.start()
     log.info("worker %s serving %s", name, ", ".join(queue_names))
     try:

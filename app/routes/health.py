@@ -29,12 +29,13 @@ def readyz(redis: RedisDep, catalog: CatalogDep):
             headers={"retry-after": "2"},
         )
     served = {model for w in workers.values() for model in w.get("models", [])}
-    return {
-        "status": "ok",
-        "redis": "ok",
-        "workers": len(workers),
-        "models": {name: {"live": name in served} for name in catalog.names()},
-    }
+    broken = {model: why for w in workers.values() for model, why in w.get("failed_models", {}).items()}
+    models = {}
+    for name in catalog.names():
+        models[name] = {"live": name in served}
+        if name in broken and name not in served:
+            models[name]["error"] = broken[name]
+    return {"status": "ok", "redis": "ok", "workers": len(workers), "models": models}
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

@@ -9,12 +9,15 @@ from app import videos_service
 from app.body import read_body
 from app.deps import CatalogDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from app.errors import Conflict, Gone, InvalidRequest, NotFound
+from app.expansion.plan import prepare as prepare_expansion
+from app.expansion.plan import warn_without_expander
 from app.liveness import live_models
 from app.records import RecordStore, is_video_id
 from app.schemas import CreateVideoRequest, video_object
 from app.status import VideoStatus
 from app.storage import VARIANTS
 from app.validation import resolve_request
+from app.webhooks.subscriptions import subscription_fields
 
 router = APIRouter(tags=["videos"])
 
@@ -66,8 +69,11 @@ def create_video(
     req = _parse_create(body)
     resolved = resolve_request(req, catalog, settings)
     record = videos_service.new_record(owner, req.prompt, resolved, req.seed, settings)
+    record.update(subscription_fields(req.webhook_url, req.webhook_events, settings))
+    prepare_expansion(record, req.expand_prompt, catalog[resolved.model], settings)
     if resolved.model not in live_models(redis):
         record["warning"] = f"no live worker serves model {resolved.model!r} yet; the video waits in the queue"
+    warn_without_expander(record, redis)
     videos_service.submit(redis, store, record, settings)
     response.headers["openai-poll-after-ms"] = str(settings.poll_after_ms)
     return video_object(record)

@@ -28,9 +28,9 @@ from models.embedded.architecture import (
     build_tokenizer,
     build_transformer,
     build_vae,
-    encode_prompts,
 )
 from models.embedded.captions import caption_for
+from models.embedded.compact_text import encode_compact, install
 from models.embedded.training_utils import (
     CACHE_DIR,
     Checkpointer,
@@ -80,7 +80,9 @@ def vae_loss(reconstruction: torch.Tensor, target: torch.Tensor) -> tuple[torch.
     return pixel + 2.0 * colour, difference.pow(2).mean()
 
 
-def train_vae(steps: int, batch_size: int = 4, num_frames: int = 9) -> None:
+def train_vae(steps: int, image_steps: int, batch_size: int = 4, num_frames: int = 9) -> None:
+    """First `image_steps` on single frames (cheap: shapes and colours), then on clips
+    (the temporal layers, and colour that must persist past the first frame)."""
     torch.manual_seed(SEED)
     vae = build_vae()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=3e-4, betas=(0.9, 0.99), weight_decay=0.0)
@@ -101,9 +103,8 @@ def train_vae(steps: int, batch_size: int = 4, num_frames: int = 9) -> None:
         rng = random.Random(SEED * 1_000_003 + step)  # batch depends only on the step: exact resumes
         # Mostly square clips; every fourth batch wide, so both aspect ratios are seen.
         width, height = (96, 64) if step % 4 == 3 else (64, 64)
-        specs = [
-            sample_spec(rng.randrange(2**31), width, height, num_frames, split="train") for _ in range(batch_size)
-        ]
+        frames, batch = (1, 4 * batch_size) if step < image_steps else (num_frames, batch_size)
+        specs = [sample_spec(rng.randrange(2**31), width, height, frames, split="train") for _ in range(batch)]
         clips = clips_to_tensor(specs)
         latents = vae.encode(clips).latent_dist.mode()
         # Small latent noise makes the decoder tolerant of imperfect transformer samples;
@@ -196,6 +197,7 @@ def train_transformer(steps: int, batch_size: int = 32) -> None:
     networks = torch.nn.ModuleDict(
         {"text_encoder": build_text_encoder(len(tokenizer)), "transformer": build_transformer()}
     )
+    cross_attention = install(networks["transformer"])
     optimizer = torch.optim.AdamW(networks.parameters(), lr=5e-4, betas=(0.9, 0.99), weight_decay=0.01)
     ema = ExponentialMovingAverage(networks, decay=0.998)
     checkpointer = Checkpointer(CACHE_DIR / "transformer.pt")
@@ -223,7 +225,7 @@ def train_transformer(steps: int, batch_size: int = 32) -> None:
         # Logit-normal times concentrate training on mid noise levels, where layout is decided.
         sigma = torch.sigmoid(torch.randn(batch_size, generator=generator)).view(-1, 1, 1, 1, 1)
         noisy = (1 - sigma) * clean + sigma * noise
-        text = encode_prompts(tokenizer, networks["text_encoder"], prompts)
+        text, cross_attention.key_bias = encode_compact(tokenizer, networks["text_encoder"], prompts)
         prediction = networks["transformer"](
             hidden_states=noisy, timestep=sigma.flatten() * 1000, encoder_hidden_states=text, return_dict=False
         )[0]
@@ -299,16 +301,19 @@ def export_pipeline() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", choices=["all", "vae", "latents", "transformer", "export"], default="all")
-    parser.add_argument("--vae-steps", type=int, default=1500)
+    parser.add_argument("--vae-steps", type=int, default=1700)
+    parser.add_argument("--vae-image-steps", type=int, default=500)
     parser.add_argument("--clips-per-bucket", type=int, default=1280)
     parser.add_argument("--transformer-steps", type=int, default=3000)
-    parser.add_argument("--threads", type=int, default=2)
+    # One thread: on a shared 2-core machine two OpenMP threads stall each other (5-8x slower).
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     print(f"fps={FPS}")
     if args.stage in ("all", "vae"):
-        train_vae(args.vae_steps)
+        train_vae(args.vae_steps, args.vae_image_steps)
     if args.stage in ("all", "latents"):
         precompute_latents(args.clips_per_bucket)
     if args.stage in ("all", "transformer"):

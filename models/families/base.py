@@ -47,6 +47,16 @@ class FamilySpec:
     # The caption style the LLM step rewrites prompts into (a file next to the family).
     caption_style_path: Path | None = None
     extra_call_kwargs: dict = field(default_factory=dict)
+    # Frames made when a request gives no `seconds` (capped at `max_frames`); None: 4 seconds.
+    default_frames: int | None = None
+    # When set, only these frame counts are accepted (a checkpoint trained at fixed lengths);
+    # a request rounds up to the nearest one.
+    allowed_frame_counts: tuple[int, ...] | None = None
+    # The call argument that takes the video's fps, for pipelines conditioned on it (LTX).
+    frame_rate_kwarg: str | None = None
+    # Extra call arguments that depend on the checkpoint's scheduler class (CogVideoX-5b's
+    # dynamic CFG is tuned for its DPM scheduler, not for the 2B's DDIM).
+    scheduler_call_kwargs: dict[str, dict] = field(default_factory=dict)
 
     @property
     def caption_style(self) -> str | None:
@@ -63,6 +73,8 @@ class FamilySpec:
             "min_side": self.min_side,
             "max_side": self.max_side,
             "max_frames": self.max_frames,
+            "default_frames": self.default_frames,
+            "allowed_frame_counts": list(self.allowed_frame_counts) if self.allowed_frame_counts else None,
             "native_fps": self.native_fps,
             "default_steps": self.default_steps,
             "max_steps": self.max_steps,

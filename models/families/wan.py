@@ -21,6 +21,12 @@ WAN = FamilySpec(
     max_steps=200,
     default_guidance=5.0,
     supports_negative_prompt=True,
-    scheduler_notes="UniPCMultistepScheduler with flow_shift 3.0 (480p) or 5.0 (720p).",
+    scheduler_notes=(
+        "UniPCMultistepScheduler with flow_shift 3.0 (480p) or 5.0 (720p). Wan 2.2 A14B checkpoints hold "
+        "a second transformer for the low-noise steps (`transformer_2`, switched at `boundary_ratio` "
+        "0.875); `guidance_scale_2` then defaults to `guidance_scale`."
+    ),
     caption_style_path=Path(__file__).with_name("wan_caption_style.md"),
+    # 5 seconds at 16 fps, the length both Wan 2.1 and 2.2 were trained at.
+    default_frames=81,
 )

@@ -6,6 +6,10 @@ from pathlib import Path
 # name -> module with a `build(seed) -> DiffusionPipeline` function
 BUILDERS: dict[str, str] = {
     "tiny-wan": "models.tiny.wan",
+    "tiny-ltx": "models.tiny.ltx",
+    "tiny-cogvideox": "models.tiny.cogvideox",
+    "tiny-hunyuan": "models.tiny.hunyuan",
+    "tiny-mochi": "models.tiny.mochi",
 }
 
 
