@@ -1,6 +1,6 @@
 """Prometheus metrics: this process' request counts plus what workers recorded in Redis."""
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from redis import Redis
@@ -58,15 +58,37 @@ class RedisCollector:
             yield family
 
 
-def _route_label(request: Request) -> str:
+def _route_label(scope) -> str:
     """The route template, not the raw path: ids would explode the label space."""
-    route = request.scope.get("route")
+    route = scope.get("route")
     if route is None:
         return "unmatched"
     # One router serves both mounts and reports its template without the mount prefix.
-    if request.url.path.startswith("/v1/") and not route.path.startswith("/v1/"):
+    if scope["path"].startswith("/v1/") and not route.path.startswith("/v1/"):
         return f"/v1{route.path}"
     return route.path
+
+
+class RequestCounter:
+    """Pure ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware on every request)."""
+
+    def __init__(self, app, counter: Counter):
+        self.app, self.counter = app, counter
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        status = {"code": 500}
+
+        async def send_and_note(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            self.counter.labels(scope["method"], _route_label(scope), str(status["code"])).inc()
 
 
 def install_metrics(app: FastAPI, redis: Redis, catalog: Catalog) -> CollectorRegistry:
@@ -75,13 +97,7 @@ def install_metrics(app: FastAPI, redis: Redis, catalog: Catalog) -> CollectorRe
         "t2v_http_requests", "HTTP requests by route and status", ["method", "route", "status"], registry=registry
     )
     registry.register(RedisCollector(redis, catalog))
-
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next):
-        response = await call_next(request)
-        requests.labels(request.method, _route_label(request), str(response.status_code)).inc()
-        return response
-
+    app.add_middleware(RequestCounter, counter=requests)
     return registry
 
 

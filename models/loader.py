@@ -80,7 +80,8 @@ def check_options(entry: CatalogEntry, device: str) -> None:
         raise ModelLoadError(str(exc)) from None
 
 
-def _apply_options(entry: CatalogEntry, pipe: DiffusionPipeline, device: str) -> None:
+def apply_options(entry: CatalogEntry, pipe: DiffusionPipeline, device: str) -> None:
+    """Place the pipeline and turn on the entry's speed and memory options."""
     if entry.offload == "model":
         pipe.enable_model_cpu_offload()
     elif entry.offload == "sequential":
@@ -135,6 +136,6 @@ def load_model(entry: CatalogEntry, data_dir: Path) -> LoadedModel:
         raise ModelLoadError(
             f"model {entry.name!r}: {path!r} holds a {type(pipe).__name__}, but family {entry.family!r} needs {expected}"
         )
-    _apply_options(entry, pipe, device)
+    apply_options(entry, pipe, device)
     pipe.set_progress_bar_config(disable=True)
     return LoadedModel(entry.name, entry, pipe, device, dtype, time.perf_counter() - started, parameter_bytes(pipe))

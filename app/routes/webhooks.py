@@ -1,11 +1,12 @@
 """`/videos/{id}/webhooks` (mounted again under `/v1`): a video's webhook deliveries."""
 
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter
 
 from app.deps import OwnerDep, RedisDep, SettingsDep, StoreDep
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.routes.videos import _owned
 from app.webhooks.deliveries import DeliveryStore
 from app.webhooks.events import FROM_SETTINGS
@@ -63,4 +64,6 @@ def retry_delivery(
     delivery = deliveries.get(delivery_id)
     if delivery is None or delivery["video_id"] != video_id:
         raise NotFound(f"No webhook delivery {delivery_id!r} for video {video_id}", param="delivery_id")
+    if (delivery.get("lease_until") or 0) > time.time():
+        raise Conflict(f"webhook delivery {delivery_id} is being attempted right now", code="delivery_in_flight")
     return delivery_object(deliveries.retry_now(delivery, settings.webhook_timeout_s))

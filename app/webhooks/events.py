@@ -16,7 +16,7 @@ from app.records import RecordStore
 from app.schemas import video_object
 from app.settings import Settings, get_settings
 from app.webhooks.config import WebhookConfig
-from app.webhooks.deliveries import DeliveryStatus, DeliveryStore
+from app.webhooks.deliveries import PENDING, DeliveryStore
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,12 @@ def emit(redis: Redis, video_id: str, event_type: str, settings: Settings | None
                     "url": url,
                     "source": source,
                     "payload": payload,
-                    "status": DeliveryStatus.PENDING.value,
+                    "status": PENDING,
                     "attempts": 0,
                     "created_at": time.time(),
                     "last_attempt_at": None,
                     "next_attempt_at": time.time(),
+                    "lease_until": None,
                     "last_status_code": None,
                     "last_error": None,
                     "last_response": None,

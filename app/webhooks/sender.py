@@ -57,18 +57,22 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
-def _read_capped(response: httpx.Response, cap: int) -> str:
-    """Up to `cap` bytes of the body, as sent (no decompression); the status decides, not this."""
+def _read_capped(response: httpx.Response, cap: int, timeout_s: float) -> str:
+    """Up to `cap` bytes of the body, as sent (no decompression), for at most about `timeout_s`.
+
+    The status decides the outcome, not the body: a slow or cut-off body does not undo a 2xx.
+    """
     body = b""
     if cap <= 0:
         return ""
+    deadline = time.monotonic() + timeout_s
     try:
         for chunk in response.iter_raw():
             body += chunk
-            if len(body) >= cap:
+            if len(body) >= cap or time.monotonic() > deadline:
                 break
     except httpx.HTTPError:
-        pass  # the status line arrived in time; a slow or cut-off body does not undo it
+        pass
     return body[:cap].decode("utf-8", "replace")
 
 
@@ -109,7 +113,7 @@ def send(
     with httpx.Client(timeout=config.timeout_s, follow_redirects=False, trust_env=False) as client:
         try:
             with client.stream("POST", request_url, content=body, headers=headers, extensions=extensions) as response:
-                excerpt = _read_capped(response, config.response_cap_bytes)
+                excerpt = _read_capped(response, config.response_cap_bytes, config.timeout_s)
         except httpx.TimeoutException:
             return AttemptResult(Outcome.RETRY, error=f"timed out after {config.timeout_s:g} s")
         except httpx.HTTPError as exc:

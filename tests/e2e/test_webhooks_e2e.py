@@ -2,6 +2,7 @@
 real receiver on 127.0.0.1 (allowed through T2V_WEBHOOK_ALLOWED_HOSTS) in its failure modes."""
 
 import json
+import time
 import uuid
 import warnings
 
@@ -9,12 +10,14 @@ import httpx
 import openai
 import pytest
 from openai import OpenAI
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry
+from rq.serializers import JSONSerializer
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from app.embedded_redis import free_port
 from app.queueing import queue
-from app.webhooks.deliveries import NOTIFY_QUEUE
+from app.webhooks.deliveries import NOTIFY_QUEUE, DeliveryStore
 from app.webhooks.signing import new_secret
 from tests.support import start_api, start_worker, wait_until
 from tests.webhook_receiver import WebhookReceiver
@@ -118,6 +121,13 @@ def _cancelled_video(base: str, url: str, events: list[str] | None = None) -> st
     video_id = created.json()["id"]
     assert httpx.post(f"{base}/v1/videos/{video_id}/cancel", timeout=10).status_code == 200
     return video_id
+
+
+def _scheduled_attempts(redis, delivery_id: str) -> list[list]:
+    """The arguments of the notify jobs scheduled for a delivery (retries and guards)."""
+    scheduled = ScheduledJobRegistry(queue=queue(NOTIFY_QUEUE, redis))
+    jobs = Job.fetch_many(scheduled.get_job_ids(), connection=redis, serializer=JSONSerializer)
+    return [list(job.args) for job in jobs if job is not None and job.args[0] == delivery_id]
 
 
 def _verify_with_both_secrets(request) -> dict:
@@ -269,8 +279,7 @@ def test_a_scheduled_retry_survives_a_notify_worker_restart(base, redis, receive
     delivery = wait_until(waiting_for_retry)
     notify_worker.stop()
     # With no worker running, the retry exists only as a scheduled job in Redis.
-    scheduled = ScheduledJobRegistry(queue=queue(NOTIFY_QUEUE, redis))
-    assert any(job_id for job_id in scheduled.get_job_ids())
+    assert _scheduled_attempts(redis, delivery["id"]) == [[delivery["id"], 2]]
     assert len(receiver.requests_to("busy", tag)) == 1
 
     notify_worker.start()
@@ -300,3 +309,26 @@ def test_webhook_events_in_multipart_forms(base, receiver, notify_worker, tag):
 def test_listing_needs_a_known_video(base):
     response = httpx.get(f"{base}/videos/video_{'0' * 32}/webhooks", timeout=10)
     assert response.status_code == 404 and response.json()["error"]["code"] == "video_not_found"
+
+
+def test_an_attempt_whose_worker_died_is_made_again_by_its_guard(base, redis, receiver, notify_worker, tag):
+    notify_worker.stop()
+    try:
+        video_id = _cancelled_video(base, receiver.url("ok", tag))
+        (delivery,) = _deliveries(base, video_id)
+        # Claim the first attempt the way a worker does, then never finish it: a worker killed
+        # mid-send leaves exactly this behind (its queued job then finds the attempt taken).
+        assert DeliveryStore(redis).begin(delivery["id"], 1, timeout_s=1) is not None
+        claimed = DeliveryStore(redis).get(delivery["id"])
+        assert claimed["attempts"] == 1 and claimed["lease_until"] > time.time()
+        busy = httpx.post(f"{base}/v1/videos/{video_id}/webhooks/{delivery['id']}/retry", timeout=10)
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "delivery_in_flight"
+    finally:
+        notify_worker.start()
+
+    (resumed,) = wait_until(_settled(base, video_id, "delivered"), timeout_s=60)
+    assert resumed["attempts"] == 1
+    (request,) = receiver.requests_to("ok", tag)
+    assert request.headers["webhook-id"] == delivery["id"]
+    # Once the attempt ended, its guard is gone: nothing of this delivery is left scheduled.
+    assert _scheduled_attempts(redis, delivery["id"]) == []
