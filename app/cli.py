@@ -15,12 +15,35 @@ from app.settings import get_settings
 def _api(args) -> None:
     import uvicorn
 
+    from app.auth import keys_required
     from app.main import create_app
 
     settings = get_settings()
     host = args.host or settings.api_host
     port = args.port or settings.api_port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    _check_exposure(host, settings)
+    app = create_app(settings)
+    app.state.keys_required = keys_required(host, settings.allow_open_network)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _check_exposure(host: str, settings) -> None:
+    """Refuse to serve beyond loopback without API keys (unless allowed); say so when open."""
+    from redis.exceptions import RedisError
+
+    from app.auth import OpenNetworkRefused, check_exposure
+    from app.redis_conn import connect
+
+    try:
+        warning = check_exposure(host, connect(settings), settings.allow_open_network)
+    except OpenNetworkRefused as exc:
+        sys.exit(f"t2v: {exc}")
+    except RedisError as exc:
+        # The API starts anyway and answers 503 until Redis is back; beyond loopback it then
+        # requires a key regardless (`keys_required`), so it cannot come up open by accident.
+        warning = f"warning: could not check for API keys, Redis is unreachable ({type(exc).__name__})"
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
 
 
 def _worker(args) -> None:
@@ -67,6 +90,7 @@ class Stack:
             self.redis = EmbeddedRedis(self.data_dir / "redis").start()
             env["T2V_REDIS_URL"] = self.redis.url
             print(f"redis: embedded valkey on {self.redis.url} (AOF in {self.redis.data_dir})", flush=True)
+        self._refuse_open_network(env["T2V_REDIS_URL"])
         t2v = [sys.executable, "-m", "app.cli"]
         self.children.append(subprocess.Popen([*t2v, "worker"], env=env))
         if llm_configured(get_settings()):
@@ -80,6 +104,17 @@ class Stack:
         _wait_http(f"{base}/healthz", 60)
         print(f"api: {base}/v1 (docs at {base}/docs)", flush=True)
         return base
+
+    def _refuse_open_network(self, redis_url: str) -> None:
+        # Before anything else starts; the API process itself prints the open-server warning.
+        from redis import Redis
+
+        from app.auth import OpenNetworkRefused, check_exposure
+
+        try:
+            check_exposure(self.host, Redis.from_url(redis_url), get_settings().allow_open_network)
+        except OpenNetworkRefused as exc:
+            sys.exit(f"t2v: {exc}")
 
     def wait_for_worker(self, base: str, timeout_s: float = 300) -> None:
         import httpx
@@ -144,6 +179,31 @@ def _demo(args) -> None:
         stack.stop()
 
 
+def _keys(args) -> None:
+    from app.auth import create_key, list_keys, revoke_key
+    from app.redis_conn import connect
+
+    redis = connect(get_settings())
+    if args.keys_command == "create":
+        try:
+            key_id, key = create_key(redis, args.name, args.tenant or args.name)
+        except ValueError as exc:
+            sys.exit(f"t2v keys create: {exc}")
+        print(f"created key {key_id} for tenant {args.tenant or args.name}; it is shown only now:", file=sys.stderr)
+        # Alone on the last line of stdout, so scripts can take it with `tail -n 1`.
+        print(key, flush=True)
+    elif args.keys_command == "revoke":
+        if not revoke_key(redis, args.key_id):
+            sys.exit(f"t2v keys revoke: no active key {args.key_id!r}")
+        print(f"revoked key {args.key_id}")
+    else:
+        print(f"{'ID':<16}  {'TENANT':<20}  {'CREATED (UTC)':<19}  {'REVOKED (UTC)':<19}  NAME")
+        for key in list_keys(redis):
+            created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(key["created_at"]))
+            revoked = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(key["revoked_at"])) if key["revoked_at"] else "-"
+            print(f"{key['id']:<16}  {key['tenant']:<20}  {created:<19}  {revoked:<19}  {key['name']}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="t2v", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +235,16 @@ def main(argv: list[str] | None = None) -> None:
     webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
     secret = webhooks_sub.add_parser("secret", help="print a new signing secret for T2V_WEBHOOK_SECRET")
     secret.set_defaults(run=_new_webhook_secret)
+
+    keys = sub.add_parser("keys", help="API keys: with one, the API needs `Authorization: Bearer <key>`")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="make a key and print it (once, as the last line)")
+    create.add_argument("--name", required=True, help="what the key is for, e.g. who holds it")
+    create.add_argument("--tenant", help="whose videos the key sees (default: the name)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key; it stops working at once")
+    revoke.add_argument("key_id")
+    keys_sub.add_parser("list", help="list keys (never their secrets)")
+    keys.set_defaults(run=_keys)
 
     args = parser.parse_args(argv)
     args.run(args)

@@ -3,8 +3,11 @@
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis import Redis
 
+from app.auth import OPEN_TENANT, tenant_for
+from app.limits import check_request_rate
 from app.records import RecordStore
 from app.settings import Settings
 from app.storage import Storage
@@ -31,9 +34,23 @@ def _catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
-def _owner(request: Request) -> str:
-    # Every video belongs to an owner; without API keys all callers share one.
-    return "public"
+_bearer = HTTPBearer(auto_error=False, description="An API key made with `t2v keys create`")
+
+
+def _owner(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    """The caller's tenant (401 without a valid key once keys exist), counted against its rate.
+
+    Every video belongs to an owner; without API keys all callers share one and have no limits.
+    """
+    state = request.app.state
+    token = credentials.credentials if credentials else None
+    tenant = tenant_for(state.redis, token, keys_required=state.keys_required)
+    if tenant is None:
+        return OPEN_TENANT
+    check_request_rate(state.redis, tenant, state.settings.rate_limit_per_minute)
+    return tenant
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -42,3 +59,6 @@ StoreDep = Annotated[RecordStore, Depends(_store)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
 OwnerDep = Annotated[str, Depends(_owner)]
+# For whole routers: every route authenticated and rate limited, whether it reads the owner or not
+# (FastAPI resolves `_owner` once per request either way).
+RequireTenant = Depends(_owner)

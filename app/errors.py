@@ -2,9 +2,12 @@
 
     ApiError                      base: status, type, code, param
     ├── InvalidRequest            400 invalid_request_error: a value the model can't take
+    ├── Unauthorized              401 invalid_request_error: missing, unknown or revoked API key
     ├── NotFound                  404 invalid_request_error: unknown (or someone else's) id
     ├── Conflict                  409 invalid_request_error: e.g. content not ready yet
     ├── Gone                      410 invalid_request_error: content expired
+    ├── PayloadTooLarge           413 invalid_request_error: body over T2V_MAX_BODY_BYTES
+    ├── RateLimited               429 rate_limit_exceeded: a tenant limit (sends retry-after)
     └── ServiceUnavailable        503 server_error: Redis unreachable (sends retry-after)
 """
 
@@ -46,6 +49,30 @@ class Conflict(ApiError):
     default_code = "conflict"
     # The openai client retries 409s; a retry cannot make content appear sooner.
     headers = {"x-should-retry": "false"}
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    error_type = "invalid_request_error"
+    default_code = "invalid_api_key"
+    headers = {"www-authenticate": "Bearer"}
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    error_type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class RateLimited(ApiError):
+    status_code = 429
+    error_type = "rate_limit_exceeded"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: int, code: str | None = None):
+        super().__init__(message, code=code)
+        # Whole seconds, at least one: the openai client waits this long before its retry.
+        self.headers = {"retry-after": str(max(1, int(retry_after_s)))}
 
 
 class Gone(ApiError):

@@ -3,6 +3,9 @@
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app.api_docs import ERROR_RESPONSES, add_links_and_drop_422
+from app.body_limit import BodyLimit
+from app.deps import RequireTenant
 from app.errors import install_error_handlers
 from app.metrics import install_metrics
 from app.records import RecordStore
@@ -22,14 +25,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.redis = connect(settings)
     app.state.store = RecordStore(app.state.redis)
     app.state.storage = get_storage(settings)
+    # `t2v api` sets this when it binds beyond loopback: then revoking every key locks the API
+    # instead of opening it.
+    app.state.keys_required = False
+    # Added before the metrics middleware, so refused bodies are counted too.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.metrics_registry = install_metrics(app, app.state.redis, app.state.catalog)
     install_error_handlers(app)
 
     for prefix in ("/v1", ""):
         # The SDK calls /v1/...; people type the short form. Only /v1 is in the schema.
-        app.include_router(videos.router, prefix=prefix, include_in_schema=bool(prefix))
-        app.include_router(models.router, prefix=prefix, include_in_schema=bool(prefix))
-        app.include_router(webhooks.router, prefix=prefix, include_in_schema=bool(prefix))
+        # Every route here needs the caller's key once keys exist (and counts against its rate).
+        for router in (videos.router, models.router, webhooks.router):
+            app.include_router(
+                router,
+                prefix=prefix,
+                include_in_schema=bool(prefix),
+                dependencies=[RequireTenant],
+                responses=ERROR_RESPONSES,
+            )
     app.include_router(health.router)
 
     def openapi():
@@ -37,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components["CreateVideoRequest"] = CreateVideoRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-            app.openapi_schema = schema
+            app.openapi_schema = add_links_and_drop_422(schema)
         return app.openapi_schema
 
     app.openapi = openapi

@@ -23,6 +23,8 @@ VIDEO_ID_RE = re.compile(r"^video_[0-9a-f]{32}$")
 ACTIVE_SET = "t2v:videos:active"
 # Videos by final status, counted where the terminal transition happens (for /metrics).
 FINAL_COUNTS = "t2v:metrics:final_status"
+# Video ids by `expires_at`, for the retention clean-up.
+EXPIRY_INDEX = "t2v:videos:expiry"
 
 
 def new_video_id() -> str:
@@ -39,6 +41,11 @@ def record_key(video_id: str) -> str:
 
 def owner_index_key(owner: str) -> str:
     return f"t2v:owner:{owner}:videos"
+
+
+def owner_active_key(owner: str) -> str:
+    """Unfinished videos of one owner (the concurrency limit counts these)."""
+    return f"t2v:owner:{owner}:active"
 
 
 # KEYS[1] record, KEYS[2] active set; ARGV[1] JSON list of allowed current statuses (empty: any
@@ -72,6 +79,8 @@ local function terminal(s) return s == 'completed' or s == 'failed' or s == 'can
 if terminal(status) and not terminal(current) then
   redis.call('SREM', KEYS[2], ARGV[5])
   redis.call('HINCRBY', KEYS[3], status, 1)
+  local owner = redis.call('HGET', KEYS[1], 'owner')
+  if owner then redis.call('SREM', 't2v:owner:' .. cjson.decode(owner) .. ':active', ARGV[5]) end
 end
 return status
 """
@@ -103,6 +112,9 @@ class RecordStore:
         pipe.hset(record_key(video_id), mapping=_encode(record))
         pipe.zadd(owner_index_key(record["owner"]), {video_id: record["created_at_ms"]})
         pipe.sadd(ACTIVE_SET, video_id)
+        pipe.sadd(owner_active_key(record["owner"]), video_id)
+        if record.get("expires_at"):
+            pipe.zadd(EXPIRY_INDEX, {video_id: record["expires_at"]})
 
     def get(self, video_id: str) -> dict | None:
         raw = self.redis.hgetall(record_key(video_id))
@@ -161,7 +173,22 @@ class RecordStore:
             pipe.delete(record_key(video_id))
             pipe.zrem(owner_index_key(owner), video_id)
             pipe.srem(ACTIVE_SET, video_id)
+            pipe.srem(owner_active_key(owner), video_id)
+            pipe.zrem(EXPIRY_INDEX, video_id)
             pipe.execute()
+
+    def due_for_expiry(self, now: float, batch: int = 500) -> list[str]:
+        return [v.decode() for v in self.redis.zrangebyscore(EXPIRY_INDEX, 0, now, start=0, num=batch)]
+
+    def mark_expired(self, video_id: str) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(EXPIRY_INDEX, video_id)
+            if self.redis.exists(record_key(video_id)):
+                pipe.hset(record_key(video_id), "expired", "true")
+            pipe.execute()
+
+    def active_count(self, owner: str) -> int:
+        return self.redis.scard(owner_active_key(owner))
 
     def active_ids(self) -> list[str]:
         return [v.decode() for v in self.redis.smembers(ACTIVE_SET)]

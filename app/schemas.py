@@ -30,6 +30,8 @@ EXTRA_VIDEO_FIELDS = (
     "num_frames",
     "timings",
     "warning",
+    # Set when the video is read (app/queue_position.py), not stored.
+    "queue_position",
 )
 
 

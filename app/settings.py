@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     rq_worker_ttl_s: int = 420
     rq_job_monitoring_interval_s: int = 10
     rq_heartbeat_grace_s: int = 60
+    # How long a worker that finished a render waits for a restarting Redis to record it.
+    redis_outage_budget_s: float = 120.0
     # MiB of model weights a render worker keeps ready at once; models beyond it take turns
     # (least recently used swapped out). Unset: 75% of the GPU on CUDA, no limit on CPU.
     resident_budget_mb: int | None = Field(default=None, ge=1)
@@ -55,6 +57,20 @@ class Settings(BaseSettings):
 
     max_prompt_chars: int = 32000
     max_list_limit: int = 100
+
+    # --- API keys, tenants and limits (app/auth.py, app/limits.py) ---
+    # Without API keys the server is open to anyone who can reach it, so it then only binds to a
+    # loopback address unless this is set.
+    allow_open_network: bool = False
+    # Requests per minute per tenant (API-key holders); 0 turns the limit off.
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    # Unfinished (queued or in progress) videos one tenant may have at once; 0 turns it off.
+    max_active_videos_per_tenant: int = Field(default=50, ge=0)
+    # Requests with a larger body are refused with 413 before they are parsed. The API takes no
+    # uploads (image-to-video is refused), so this bounds uploads too.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # How long a POST's `Idempotency-Key` is remembered (its replay returns the first response).
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 
     # --- webhooks (app/webhooks) ---
     # Signing secrets `whsec_<base64>`, comma or space separated: each delivery is signed with

@@ -103,6 +103,9 @@ def materialize(build, device: str, dtype: torch.dtype, seed: int):
     # Buffers (rotary tables and the like) were computed for real: keep their values and dtypes.
     for name, buffer in list(module.named_buffers()):
         set_module_tensor_to_device(module, name, device, value=buffer.to(device))
+    # Replacing parameters one by one unties shared ones (T5's input embeddings): tie them again.
+    if hasattr(module, "tie_weights"):
+        module.tie_weights()
     return module.eval()
 
 

@@ -9,9 +9,11 @@ The first path segment picks the behaviour, the rest is a tag so each test has i
     /gone/<tag>          410 Gone
     /busy/<tag>?retry_after=N   429 with `retry-after: N` the first time, then 200
 
-Every request is recorded with its headers (lower-cased), body and arrival time.
+Every request is recorded with its headers (lower-cased), body and arrival time. Given an SSL
+context it serves https instead.
 """
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ class Received:
 
 
 class WebhookReceiver:
-    def __init__(self, hang_s: float = 60.0):
+    def __init__(self, hang_s: float = 60.0, tls: ssl.SSLContext | None = None):
         self.received: list[Received] = []
         self.hits: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -36,6 +38,9 @@ class WebhookReceiver:
         self.hang_s = hang_s
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, name="webhook-receiver", daemon=True)
 
@@ -49,7 +54,7 @@ class WebhookReceiver:
         self.server.server_close()
 
     def url(self, mode: str, tag: str, query: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}/{mode}/{tag}" + (f"?{query}" if query else "")
+        return f"{self.scheme}://127.0.0.1:{self.port}/{mode}/{tag}" + (f"?{query}" if query else "")
 
     def requests_to(self, mode: str, tag: str) -> list[Received]:
         path = f"/{mode}/{tag}"

@@ -24,6 +24,8 @@ class WorkerContext:
     catalog: Catalog
     # workers.runtime.ResidentModels for render workers; None for CPU-only (expand/notify) workers.
     models: object | None = None
+    # The video this worker is rendering right now (announced with its liveness).
+    current_video: str | None = None
 
 
 _current: WorkerContext | None = None

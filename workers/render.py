@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import torch
+from redis.exceptions import RedisError
 from rq.timeouts import JobTimeoutException
 
 from app.metrics_store import PHASE_BUCKETS, PHASE_SECONDS, STEP_BUCKETS, STEP_SECONDS, observe
@@ -20,6 +21,7 @@ from app.webhooks.events import VIDEO_COMPLETED, VIDEO_FAILED, VIDEO_IN_PROGRESS
 from models.loader import ModelLoadError
 from workers.context import WorkerContext, current
 from workers.encode import EncodeError, write_outputs
+from workers.redis_retry import until_redis_answers
 from workers.runtime import RenderCancelled, sample
 
 log = logging.getLogger(__name__)
@@ -29,15 +31,19 @@ DENOISE_PROGRESS_SHARE = 90
 
 
 def _fail(ctx: WorkerContext, video_id: str, code: str, message: str) -> None:
-    failed = ctx.store.transition(
-        video_id,
-        {
-            "status": VideoStatus.FAILED.value,
-            "completed_at": int(time.time()),
-            "error": {"code": code, "message": message},
-        },
-        allowed_from=[VideoStatus.IN_PROGRESS],
-        worker=ctx.name,
+    failed = until_redis_answers(
+        lambda: ctx.store.transition(
+            video_id,
+            {
+                "status": VideoStatus.FAILED.value,
+                "completed_at": int(time.time()),
+                "error": {"code": code, "message": message},
+            },
+            allowed_from=[VideoStatus.IN_PROGRESS],
+            worker=ctx.name,
+        ),
+        ctx.settings.redis_outage_budget_s,
+        f"failing {video_id}",
     )
     if failed:
         emit(ctx.redis, video_id, VIDEO_FAILED, ctx.settings)
@@ -64,6 +70,14 @@ def render_video(video_id: str) -> str:
     if status is None:
         # Cancelled, deleted, finished, or another worker holds it: a duplicate delivery.
         return "skipped"
+    ctx.current_video = video_id
+    try:
+        return _claimed(ctx, video_id, claimed_at)
+    finally:
+        ctx.current_video = None
+
+
+def _claimed(ctx: WorkerContext, video_id: str, claimed_at: float) -> str:
     record = ctx.store.get(video_id)
     emit(ctx.redis, video_id, VIDEO_IN_PROGRESS, ctx.settings)
     attempt = record["attempts"]
@@ -104,9 +118,13 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
 
     def on_step(done: int, total: int) -> None:
         # One small read per step: cancellation lands at the next step, not after the video.
-        if ctx.store.status(video_id) != VideoStatus.IN_PROGRESS:
+        try:
+            status = ctx.store.status(video_id)
+            ctx.store.set_progress(video_id, done * DENOISE_PROGRESS_SHARE // total)
+        except RedisError:
+            return  # Redis is restarting: keep sampling, the finish waits for it to come back
+        if status != VideoStatus.IN_PROGRESS:
             raise RenderCancelled(video_id)
-        ctx.store.set_progress(video_id, done * DENOISE_PROGRESS_SHARE // total)
 
     params = {
         "prompt": record["revised_prompt"] or record["prompt"],
@@ -122,8 +140,6 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
     result = sample(model, params, on_step)
     timings["denoise"] = result.denoise_seconds
     timings["decode"] = result.decode_seconds
-    ctx.store.set_progress(video_id, DENOISE_PROGRESS_SHARE + 5)
-
     encode_started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="t2v-render-") as scratch:
         files = write_outputs(result.frames, record["fps"], Path(scratch))
@@ -132,17 +148,21 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
     timings = {k: round(v, 4) for k, v in timings.items()}
     timings["step_median"] = round(statistics.median(result.step_seconds), 4) if result.step_seconds else None
 
-    finished = ctx.store.transition(
-        video_id,
-        {
-            "status": VideoStatus.COMPLETED.value,
-            "progress": 100,
-            "completed_at": int(time.time()),
-            "timings": timings,
-            "artifact_attempt": attempt,
-        },
-        allowed_from=[VideoStatus.IN_PROGRESS],
-        worker=ctx.name,
+    finished = until_redis_answers(
+        lambda: ctx.store.transition(
+            video_id,
+            {
+                "status": VideoStatus.COMPLETED.value,
+                "progress": 100,
+                "completed_at": int(time.time()),
+                "timings": timings,
+                "artifact_attempt": attempt,
+            },
+            allowed_from=[VideoStatus.IN_PROGRESS],
+            worker=ctx.name,
+        ),
+        ctx.settings.redis_outage_budget_s,
+        f"completing {video_id}",
     )
     if finished is None:
         # Cancelled or deleted during encoding, or the sweep gave the video to another worker.

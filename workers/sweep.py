@@ -16,7 +16,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from app.expansion.handoff import requeue_expansion
-from app.liveness import is_alive
+from app.liveness import is_alive, live_workers
 from app.queueing import EXPAND_STAGE, current_job, enqueue_render, queue
 from app.records import RecordStore
 from app.settings import Settings
@@ -31,6 +31,7 @@ SWEEP_LOCK = "t2v:sweep:lock"
 class SweepReport:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
 
 
 def _job_is_pending(redis: Redis, record: dict) -> bool:
@@ -94,22 +95,30 @@ def _requeue_or_fail(redis: Redis, store: RecordStore, record: dict, settings: S
     return "requeued"
 
 
-def sweep(redis: Redis, store: RecordStore, settings: Settings, holder: str) -> SweepReport | None:
-    """One pass; returns None when another process holds the sweep lock."""
+def sweep(context, holder: str) -> SweepReport | None:
+    """One pass over active records, then expired files; None when another process holds the lock."""
+    redis, store, settings = context.redis, context.store, context.settings
     lock_ms = int(max(settings.sweep_interval_s, 1) * 1000)
     if not redis.set(SWEEP_LOCK, holder, nx=True, px=lock_ms):
         return None
     report = SweepReport()
     now = time.time()
+    workers = live_workers(redis)
     for video_id in store.active_ids():
         record = store.get(video_id)
         if record is None:
             continue
         status = VideoStatus(record["status"])
         if status == VideoStatus.IN_PROGRESS:
-            if record.get("worker") and is_alive(redis, record["worker"]):
+            owner = workers.get(record.get("worker") or "")
+            if owner is None:
+                why = "its worker stopped"
+            elif owner.get("current_video") != video_id and now - record.get("started_at", now) > settings.sweep_grace_s:
+                # Alive but busy elsewhere: the finish of this render was lost (e.g. Redis restarted).
+                why = "its worker moved on without finishing it"
+            else:
                 continue
-            outcome = _requeue_or_fail(redis, store, record, settings, "its worker stopped")
+            outcome = _requeue_or_fail(redis, store, record, settings, why)
         elif status == VideoStatus.QUEUED:
             if now - record.get("enqueued_at", now) < settings.sweep_grace_s or _job_is_pending(redis, record):
                 continue
@@ -120,4 +129,14 @@ def sweep(redis: Redis, store: RecordStore, settings: Settings, holder: str) -> 
             report.requeued.append(video_id)
         elif outcome == "failed":
             report.failed.append(video_id)
+    report.expired = expire_videos(store, context.storage, now)
     return report
+
+
+def expire_videos(store: RecordStore, storage, now: float) -> list[str]:
+    """Delete the files of videos past `expires_at`; their records stay, marked expired."""
+    expired = store.due_for_expiry(now)
+    for video_id in expired:
+        storage.delete(video_id)
+        store.mark_expired(video_id)
+    return expired

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 
+from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.job import Job
 from rq.queue import Queue
@@ -34,17 +35,23 @@ class ResidentWorker(SimpleWorker):
     """SimpleWorker that exposes the running job to the heartbeat thread."""
 
     active = None  # (job, execution) while a job runs
+    heartbeat_grace_s = 60
+    # RQ backs off up to a minute between reconnects; a restarted Redis should see us sooner.
+    max_connection_wait_time = 5.0
 
     def execute_job(self, job: Job, queue: Queue):
-        execution = self.prepare_execution(job)
-        self.active = (job, execution)
         try:
-            self.perform_job(job, queue, execution)
-        finally:
-            self.active = None
-        self.set_state("idle")
-
-    heartbeat_grace_s = 60
+            execution = self.prepare_execution(job)
+            self.active = (job, execution)
+            try:
+                self.perform_job(job, queue, execution)
+            finally:
+                self.active = None
+            self.set_state("idle")
+        except RedisError:
+            # Redis went away around the job's bookkeeping. The video record is the truth and the
+            # sweep reconciles it; the worker itself must live on to take the next job.
+            log.warning("lost Redis while booking job %s; the sweep will reconcile it", job.id, exc_info=True)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # Short TTLs (renewed by the heartbeat thread) so RQ notices a dead worker in about a minute,
@@ -53,9 +60,12 @@ class ResidentWorker(SimpleWorker):
 
 
 class Heartbeat(threading.Thread):
-    def __init__(self, worker: ResidentWorker, context: WorkerContext, description: dict):
+    """Keeps this worker visibly alive (ours and RQ's heartbeats) and runs the sweep."""
+
+    def __init__(self, context: WorkerContext, description: dict):
         super().__init__(name="t2v-heartbeat", daemon=True)
-        self.worker, self.context, self.description = worker, context, description
+        self.context, self.description = context, description
+        self.worker: ResidentWorker | None = None
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -64,13 +74,15 @@ class Heartbeat(threading.Thread):
         while not self.stopping.is_set():
             now = time.monotonic()
             try:
-                announce(self.context.redis, self.context.name, self.description, settings.worker_ttl_s)
-                active = self.worker.active
+                # The sweep compares `current_video` with in-progress records to find orphans.
+                description = {**self.description, "current_video": self.context.current_video}
+                announce(self.context.redis, self.context.name, description, settings.worker_ttl_s)
+                active = self.worker.active if self.worker else None
                 if active and now >= next_rq_beat:
                     self.worker.maintain_heartbeats(*active)
                     next_rq_beat = now + self.worker.job_monitoring_interval
                 if now >= next_sweep:
-                    sweep(self.context.redis, self.context.store, settings, self.context.name)
+                    sweep(self.context, holder=self.context.name)
                     next_sweep = now + settings.sweep_interval_s
             except Exception:  # Redis down or restarting: keep beating, it comes back
                 log.warning("heartbeat failed; retrying", exc_info=True)
@@ -81,19 +93,32 @@ def worker_name() -> str:
     return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
 
 
+def _rq_worker(context: WorkerContext, queue_names: list[str]) -> ResidentWorker:
+    settings = context.settings
+    worker = ResidentWorker(
+        [queue(q, context.redis) for q in queue_names],
+        connection=context.redis,
+        name=context.name,
+        serializer=JSONSerializer,
+        worker_ttl=settings.rq_worker_ttl_s,
+        job_monitoring_interval=settings.rq_job_monitoring_interval_s,
+        maintenance_interval=settings.rq_maintenance_interval_s,
+    )
+    worker.heartbeat_grace_s = settings.rq_heartbeat_grace_s
+    return worker
+
+
 def run_worker(settings: Settings, models: list[str], queues: list[str], burst: bool = False) -> None:
     catalog = load_catalog(settings.catalog)
     unknown = [m for m in models if m not in catalog]
     if unknown:
         raise SystemExit(f"unknown model(s) {', '.join(unknown)}; the catalog has: {', '.join(catalog.names())}")
     redis = connect(settings)
-    name = worker_name()
-    context = WorkerContext(name, settings, redis, RecordStore(redis), get_storage(settings), catalog)
+    context = WorkerContext(worker_name(), settings, redis, RecordStore(redis), get_storage(settings), catalog)
     if models:
         # Imported here so CPU-only workers (expand, notify) never load torch.
-        from workers.runtime import ResidentModels
-
         from models.loader import ModelLoadError
+        from workers.runtime import ResidentModels
 
         try:
             context.models = ResidentModels(catalog, models, settings.data_dir, settings.resident_budget_mb)
@@ -101,29 +126,37 @@ def run_worker(settings: Settings, models: list[str], queues: list[str], burst: 
             raise SystemExit(f"no model could be loaded: {exc}") from None
     set_context(context)
     queue_names = [render_queue_name(m) for m in models] + queues
-    worker = ResidentWorker(
-        [queue(q, redis) for q in queue_names],
-        connection=redis,
-        name=name,
-        serializer=JSONSerializer,
-        worker_ttl=settings.rq_worker_ttl_s,
-        job_monitoring_interval=settings.rq_job_monitoring_interval_s,
-        maintenance_interval=settings.rq_maintenance_interval_s,
-    )
-    worker.heartbeat_grace_s = settings.rq_heartbeat_grace_s
     description = {
         "models": context.models.names if context.models else [],
         "failed_models": context.models.failed if context.models else {},
         "queues": queue_names,
         "pid": os.getpid(),
     }
-    heartbeat = Heartbeat(worker, context, description)
+    heartbeat = Heartbeat(context, description)
     heartbeat.start()
-    log.info("worker %s serving %s", name, ", ".join(queue_names))
     try:
-        # The scheduler (delayed retries) runs in a forked process: only CPU workers host it.
-        worker.work(burst=burst, logging_level="INFO", with_scheduler=not models)
+        while True:
+            heartbeat.worker = _rq_worker(context, queue_names)
+            log.info("worker %s serving %s", context.name, ", ".join(queue_names))
+            try:
+                # The scheduler (delayed retries) runs in a forked process: only CPU workers host it.
+                heartbeat.worker.work(burst=burst, logging_level="INFO", with_scheduler=not models)
+                break
+            except RedisError:
+                # Redis died under RQ's own bookkeeping. Models stay loaded; start a fresh RQ worker
+                # under a new name (the old registration may have survived in the AOF).
+                log.warning("Redis connection lost; restarting the RQ loop", exc_info=True)
+                time.sleep(1)
+                retire_quietly(redis, context.name)
+                context.name = worker_name()
     finally:
         heartbeat.stopping.set()
         heartbeat.join(timeout=5)
+        retire_quietly(redis, context.name)
+
+
+def retire_quietly(redis, name: str) -> None:
+    try:
         retire(redis, name)
+    except RedisError:
+        pass

@@ -2,16 +2,22 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from app import videos_service
+from app.api_docs import CONTENT_RESPONSE, Video, VideoDeleted, VideoList
+from app.auth import OPEN_TENANT
 from app.body import read_body
 from app.deps import CatalogDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from app.errors import Conflict, Gone, InvalidRequest, NotFound
 from app.expansion.plan import prepare as prepare_expansion
 from app.expansion.plan import warn_without_expander
+from app.idempotency import HEADER as IDEMPOTENCY_HEADER
+from app.idempotency import run_once
+from app.limits import check_active_videos
+from app.queue_position import add_queue_positions
 from app.liveness import live_models
 from app.records import RecordStore, is_video_id
 from app.schemas import CreateVideoRequest, video_object
@@ -57,7 +63,23 @@ def _parse_create(body: dict) -> CreateVideoRequest:
         raise InvalidRequest(f"{param}: {first['msg']}", param=param) from None
 
 
-@router.post("/videos", openapi_extra=_CREATE_OPENAPI, summary="Create a video")
+# A POST with this header is done once: its retries get the first response (app/idempotency.py).
+IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, max_length=255)]
+
+
+def _once(redis, settings, owner: str, key: str | None, operation: str, body: dict, produce) -> JSONResponse:
+    """`produce()` as a JSON response; with an idempotency key, at most once per key and body."""
+    if key is None:
+        return JSONResponse(produce())
+    response, replayed = run_once(
+        redis, tenant=owner, operation=operation, key=key, body=body, ttl_s=settings.idempotency_ttl_s, produce=produce
+    )
+    return JSONResponse(response, headers={"idempotent-replayed": "true"} if replayed else {})
+
+
+@router.post(
+    "/videos", openapi_extra=_CREATE_OPENAPI, summary="Create a video", responses={200: {"model": Video}}
+)
 def create_video(
     body: Annotated[dict, Depends(read_body)],
     settings: SettingsDep,
@@ -65,7 +87,17 @@ def create_video(
     store: StoreDep,
     catalog: CatalogDep,
     owner: OwnerDep,
+    idempotency_key: IdempotencyKey = None,
 ):
+    response = _once(
+        redis, settings, owner, idempotency_key, "create", body,
+        lambda: _create(body, settings, redis, store, catalog, owner),
+    )
+    response.headers["openai-poll-after-ms"] = str(settings.poll_after_ms)
+    return response
+
+
+def _create(body: dict, settings, redis, store: RecordStore, catalog, owner: str) -> dict:
     req = _parse_create(body)
     resolved = resolve_request(req, catalog, settings)
     record = videos_service.new_record(owner, req.prompt, resolved, req.seed, settings)
@@ -74,14 +106,17 @@ def create_video(
     if resolved.model not in live_models(redis):
         record["warning"] = f"no live worker serves model {resolved.model!r} yet; the video waits in the queue"
     warn_without_expander(record, redis)
+    if owner != OPEN_TENANT:
+        check_active_videos(store, owner, settings.max_active_videos_per_tenant)
     videos_service.submit(redis, store, record, settings)
-    # A ready JSONResponse skips FastAPI's generic encoder: this is the hottest route.
-    return JSONResponse(video_object(record), headers={"openai-poll-after-ms": str(settings.poll_after_ms)})
+    # A ready JSONResponse (see _once) skips FastAPI's generic encoder: this is the hottest route.
+    return video_object(add_queue_positions(redis, [record])[0])
 
 
-@router.get("/videos", summary="List videos")
+@router.get("/videos", summary="List videos", responses={200: {"model": VideoList}})
 def list_videos(
     settings: SettingsDep,
+    redis: RedisDep,
     store: StoreDep,
     owner: OwnerDep,
     after: str | None = None,
@@ -92,7 +127,7 @@ def list_videos(
     if after is not None and not is_video_id(after):
         raise InvalidRequest(f"after {after!r} is not a video id", param="after")
     ids, has_more = store.page(owner, after=after, limit=limit, descending=order == "desc")
-    data = [video_object(r) for r in store.get_many(ids)]
+    data = [video_object(r) for r in add_queue_positions(redis, store.get_many(ids))]
     return {
         "object": "list",
         "data": data,
@@ -102,28 +137,48 @@ def list_videos(
     }
 
 
-@router.get("/videos/{video_id}", summary="Retrieve a video")
-def retrieve_video(video_id: str, response: Response, settings: SettingsDep, store: StoreDep, owner: OwnerDep):
+@router.get("/videos/{video_id}", summary="Retrieve a video", responses={200: {"model": Video}})
+def retrieve_video(
+    video_id: str, response: Response, settings: SettingsDep, redis: RedisDep, store: StoreDep, owner: OwnerDep
+):
     record = _owned(store, video_id, owner)
     if not VideoStatus(record["status"]).is_terminal():
         response.headers["openai-poll-after-ms"] = str(settings.poll_after_ms)
-    return video_object(record)
+    return video_object(add_queue_positions(redis, [record])[0])
 
 
-@router.delete("/videos/{video_id}", summary="Delete a video (cancels it if it is running)")
+@router.delete(
+    "/videos/{video_id}",
+    summary="Delete a video (cancels it if it is running)",
+    responses={200: {"model": VideoDeleted}},
+)
 def delete_video(video_id: str, redis: RedisDep, store: StoreDep, storage: StorageDep, owner: OwnerDep):
     record = _owned(store, video_id, owner)
     videos_service.delete(redis, store, storage, record)
     return {"id": video_id, "object": "video.deleted", "deleted": True}
 
 
-@router.post("/videos/{video_id}/cancel", summary="Cancel a queued or running video")
-def cancel_video(video_id: str, redis: RedisDep, store: StoreDep, owner: OwnerDep):
+@router.post("/videos/{video_id}/cancel", summary="Cancel a queued or running video", responses={200: {"model": Video}})
+def cancel_video(
+    video_id: str,
+    settings: SettingsDep,
+    redis: RedisDep,
+    store: StoreDep,
+    owner: OwnerDep,
+    idempotency_key: IdempotencyKey = None,
+):
     record = _owned(store, video_id, owner)
-    return video_object(videos_service.cancel(redis, store, record))
+    return _once(
+        redis, settings, owner, idempotency_key, f"cancel:{video_id}", {},
+        lambda: video_object(add_queue_positions(redis, [videos_service.cancel(redis, store, record)])[0]),
+    )
 
 
-@router.get("/videos/{video_id}/content", summary="Download the video, its thumbnail or spritesheet")
+@router.get(
+    "/videos/{video_id}/content",
+    summary="Download the video, its thumbnail or spritesheet",
+    responses=CONTENT_RESPONSE,
+)
 def download_content(
     video_id: str,
     request: Request,

@@ -11,10 +11,13 @@ may ask for a later retry with `retry-after`. At most `response_cap_bytes` of th
 """
 
 import email.utils
+import os
+import ssl
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 
+import certifi
 import httpx
 
 from app.webhooks.config import WebhookConfig
@@ -88,6 +91,19 @@ def _pinned_request(target: Target, headers: dict[str, str]) -> tuple[httpx.URL,
     return pinned, {**headers, "host": url.netloc.decode()}, extensions
 
 
+def tls_context() -> ssl.SSLContext:
+    """Certificate checks for https receivers, against the host name in the URL.
+
+    The client runs with trust_env=False (so no proxy from the environment can resolve the name
+    again), which also stops httpx reading SSL_CERT_FILE / SSL_CERT_DIR; they are honoured here
+    so receivers behind a private CA still verify.
+    """
+    cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    if cafile or capath:
+        return ssl.create_default_context(cafile=cafile, capath=capath)
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def send(
     url: str,
     message_id: str,
@@ -110,7 +126,8 @@ def send(
     }
     request_url, headers, extensions = _pinned_request(target, headers)
     # trust_env=False: an HTTP(S)_PROXY from the environment would resolve the name itself.
-    with httpx.Client(timeout=config.timeout_s, follow_redirects=False, trust_env=False) as client:
+    client = httpx.Client(timeout=config.timeout_s, follow_redirects=False, trust_env=False, verify=tls_context())
+    with client:
         try:
             with client.stream("POST", request_url, content=body, headers=headers, extensions=extensions) as response:
                 excerpt = _read_capped(response, config.response_cap_bytes, config.timeout_s)

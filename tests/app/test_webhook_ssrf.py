@@ -1,5 +1,9 @@
 """Webhook URLs cannot reach private networks: refused at create time and again at send time."""
 
+import shutil
+import ssl
+import subprocess
+
 import httpx
 import pytest
 
@@ -187,6 +191,38 @@ def test_410_and_429_are_classified(receiver):
     # The response body is read only up to the cap.
     assert busy.response == "slow down"
     assert len(gone.response) == config.response_cap_bytes
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    name = "hooks.example.com"
+    command = f"openssl req -x509 -newkey rsa:2048 -nodes -days 1 -keyout {key} -out {cert} -subj /CN={name}"
+    subprocess.run([*command.split(), "-addext", f"subjectAltName=DNS:{name}"], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = WebhookReceiver(tls=context).start()
+    yield server, cert
+    server.close()
+
+
+def test_https_goes_to_the_checked_address_and_verifies_the_certificate_by_name(tls_receiver, monkeypatch):
+    server, cert = tls_receiver
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    resolve = _resolver({"hooks.example.com": ["127.0.0.1"], "other.example.com": ["127.0.0.1"]})
+    config = _config("127.0.0.1")
+
+    good = send(f"https://hooks.example.com:{server.port}/ok/tls", "msg_t", "{}", config, resolve)
+    assert good.outcome == Outcome.DELIVERED, good.error
+    (request,) = server.requests_to("ok", "tls")
+    assert request.headers["host"] == f"hooks.example.com:{server.port}"
+
+    # Same address, another name: the certificate does not match, so nothing is sent.
+    wrong = send(f"https://other.example.com:{server.port}/ok/wrong-name", "msg_w", "{}", config, resolve)
+    assert wrong.outcome == Outcome.RETRY and "certificate" in wrong.error.lower()
+    assert server.requests_to("ok", "wrong-name") == []
 
 
 # --- create time, through the API with default settings (a secret, no allow list) ---

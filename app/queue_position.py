@@ -1,0 +1,29 @@
+"""Where a queued video's job stands in its RQ queue: position 1 is the next job a worker takes.
+
+Computed when a video is read (LPOS on the queue's list), never stored: it changes with every job
+a worker takes. A job a worker has just popped, or one that is deferred, has no position (null).
+"""
+
+from redis import Redis
+from rq import Queue
+
+from app.queueing import current_job
+from app.status import VideoStatus
+
+
+def add_queue_positions(redis: Redis, records: list[dict]) -> list[dict]:
+    """Set `queue_position` on each record (None unless it is queued); returns `records`."""
+    queued = [r for r in records if r.get("status") == VideoStatus.QUEUED.value]
+    for record in records:
+        record["queue_position"] = None
+    if not queued:
+        return records
+    with redis.pipeline(transaction=False) as pipe:
+        for record in queued:
+            job_id, queue_name = current_job(record)
+            pipe.lpos(Queue.redis_queue_namespace_prefix + queue_name, job_id)
+        indexes = pipe.execute()
+    for record, index in zip(queued, indexes):
+        # RQ pushes on the right and workers pop from the left.
+        record["queue_position"] = None if index is None else index + 1
+    return records
