@@ -24,7 +24,8 @@ from app.errors import Unauthorized
 
 KEY_PREFIX = "t2v"
 ACTIVE_KEYS = "t2v:apikeys:active"
-# The owner of every video while no API key exists. A key made with `--tenant public` sees them.
+# The owner of every video made while no API key exists; no key can belong to it, so videos made
+# open stay out of every tenant's sight, and tenant limits never apply to the open server's caller.
 OPEN_TENANT = "public"
 # Tenant names become part of Redis key names: keep them to a safe alphabet.
 TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -57,6 +58,8 @@ def create_key(redis: Redis, name: str, tenant: str) -> tuple[str, str]:
         raise ValueError(
             f"tenant {tenant!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
+    if tenant == OPEN_TENANT:
+        raise ValueError(f"tenant {OPEN_TENANT!r} is reserved for the videos made while no key exists")
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     with redis.pipeline(transaction=True) as pipe:

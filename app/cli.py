@@ -188,7 +188,8 @@ def _keys(args) -> None:
         try:
             key_id, key = create_key(redis, args.name, args.tenant or args.name)
         except ValueError as exc:
-            sys.exit(f"t2v keys create: {exc}")
+            hint = "" if args.tenant else " (the tenant defaults to --name; pass --tenant)"
+            sys.exit(f"t2v keys create: {exc}{hint}")
         print(f"created key {key_id} for tenant {args.tenant or args.name}; it is shown only now:", file=sys.stderr)
         # Alone on the last line of stdout, so scripts can take it with `tail -n 1`.
         print(key, flush=True)

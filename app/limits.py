@@ -17,6 +17,13 @@ from app.errors import RateLimited
 from app.records import RecordStore
 
 WINDOW_S = 60
+# One atomic command per request; the expiry (two windows, so clock skew between replicas can't
+# count into a key that is already gone) is set once, by the window's first request.
+_COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
 # A tenant at its video limit waits for a render to finish, which takes about this long or more.
 ACTIVE_VIDEOS_RETRY_AFTER_S = 10
 
@@ -31,12 +38,7 @@ def check_request_rate(redis: Redis, tenant: str, per_minute: int) -> None:
         return
     now = time.time()
     window = int(now // WINDOW_S)
-    key = rate_key(tenant, window)
-    with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(key)
-        # Two windows long, so a slow clock on one replica can't count into an expired key.
-        pipe.expire(key, 2 * WINDOW_S)
-        count, _ = pipe.execute()
+    count = redis.register_script(_COUNT)(keys=[rate_key(tenant, window)], args=[2 * WINDOW_S])
     if count > per_minute:
         raise RateLimited(
             f"Rate limit reached: {per_minute} requests per minute. Try again when the minute is over.",

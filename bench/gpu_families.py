@@ -66,7 +66,9 @@ BENCHES = {
     "wan2.1-14b": Bench("wan", {"num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}, "tiny-wan"),
     # Two 14B experts: a step runs one of them, so the step costs a 14B's and the weights twice that.
     "wan2.2-a14b": Bench("wan", {"num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}, "tiny-wan"),
-    "ltx-0.9": Bench("ltx", {"num_attention_heads": 32, "attention_head_dim": 64, "num_layers": 28}, "tiny-ltx", "64x32"),
+    "ltx-0.9": Bench(
+        "ltx", {"num_attention_heads": 32, "attention_head_dim": 64, "num_layers": 28}, "tiny-ltx", "64x32"
+    ),
     "cogvideox-2b": Bench(
         "cogvideox",
         {"num_attention_heads": 30, "num_layers": 30, "use_rotary_positional_embeddings": False},
@@ -298,8 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown families or variants: {', '.join(unknown)}")
     device_name = "CPU (tiny pipelines)" if args.tiny else torch.cuda.get_device_name()
     print(f"# {device_name}, torch {torch.__version__}, {args.steps} steps, random weights", flush=True)
-    header = f"{'model':<16} {'variant':<18} {'video':<14} {'s/step':>8} {'1st step':>9} {'decode s':>9} {'peak GiB':>9} {'build s':>8}"
-    print(header, flush=True)
+    print(
+        f"{'model':<16} {'variant':<18} {'video':<14} {'s/step':>8} {'1st step':>9} {'decode s':>9} "
+        f"{'peak GiB':>9} {'build s':>8}",
+        flush=True,
+    )
     failures = 0
     for name in names:
         for variant in args.variants.split(","):

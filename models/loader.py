@@ -138,4 +138,5 @@ def load_model(entry: CatalogEntry, data_dir: Path) -> LoadedModel:
         )
     apply_options(entry, pipe, device)
     pipe.set_progress_bar_config(disable=True)
-    return LoadedModel(entry.name, entry, pipe, device, dtype, time.perf_counter() - started, parameter_bytes(pipe))
+    seconds = time.perf_counter() - started
+    return LoadedModel(entry.name, entry, pipe, device, dtype, seconds, parameter_bytes(pipe))

@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from models.catalog import Catalog
-from models.loader import LoadedModel, ModelLoadError, load_model
+from models.loader import LoadedModel, ModelLoadError, check_options, load_model, pick_device
 
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,14 @@ class ResidentModels:
         self.resident: OrderedDict[str, int] = OrderedDict()
         self.weight_bytes: dict[str, int] = {}
         self.failed: dict[str, str] = {}
-        for name in tqdm(names, desc="Loading models", unit="model"):
+        # Options first, for every model: a typo in the last one shows before the first loads.
+        for name, entry in self.entries.items():
+            try:
+                check_options(entry, pick_device(entry))
+            except ModelLoadError as exc:
+                self.failed[name] = str(exc)
+                tqdm.write(f"FAILED to load {name}: {exc}")
+        for name in tqdm([n for n in names if n not in self.failed], desc="Loading models", unit="model"):
             try:
                 model = load_model(self.entries[name], data_dir)
             except ModelLoadError as exc:
@@ -101,6 +108,8 @@ class ResidentModels:
             model = self.loaded[victim]
             if model.device == "cuda":
                 model.pipeline.to("cpu")
+                # Return the freed blocks to the driver instead of keeping them cached for this model.
+                torch.cuda.empty_cache()
             else:
                 del self.loaded[victim]
                 gc.collect()

@@ -135,8 +135,12 @@ def sweep(context, holder: str) -> SweepReport | None:
 
 def expire_videos(store: RecordStore, storage, now: float) -> list[str]:
     """Delete the files of videos past `expires_at`; their records stay, marked expired."""
-    expired = store.due_for_expiry(now)
-    for video_id in expired:
+    expired = []
+    for video_id in store.due_for_expiry(now):
+        status = store.status(video_id)
+        if status is not None and not status.is_terminal():
+            continue  # still rendering: its files would reappear after the delete
         storage.delete(video_id)
         store.mark_expired(video_id)
+        expired.append(video_id)
     return expired

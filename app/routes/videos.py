@@ -1,10 +1,12 @@
 """`/videos` (mounted again under `/v1`): the OpenAI Videos API."""
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from redis import Redis
 
 from app import videos_service
 from app.api_docs import CONTENT_RESPONSE, Video, VideoDeleted, VideoList
@@ -15,16 +17,19 @@ from app.errors import Conflict, Gone, InvalidRequest, NotFound
 from app.expansion.plan import prepare as prepare_expansion
 from app.expansion.plan import warn_without_expander
 from app.idempotency import HEADER as IDEMPOTENCY_HEADER
+from app.idempotency import MAX_KEY_CHARS as MAX_IDEMPOTENCY_KEY_CHARS
 from app.idempotency import run_once
 from app.limits import check_active_videos
-from app.queue_position import add_queue_positions
 from app.liveness import live_models
-from app.records import RecordStore, is_video_id
+from app.queue_position import add_queue_positions
+from app.records import VIDEO_ID_RE, RecordStore, is_video_id
 from app.schemas import CreateVideoRequest, video_object
+from app.settings import Settings
 from app.status import VideoStatus
 from app.storage import VARIANTS
 from app.validation import resolve_request
 from app.webhooks.subscriptions import subscription_fields
+from models.catalog import Catalog
 
 router = APIRouter(tags=["videos"])
 
@@ -64,10 +69,21 @@ def _parse_create(body: dict) -> CreateVideoRequest:
 
 
 # A POST with this header is done once: its retries get the first response (app/idempotency.py).
-IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, max_length=255)]
+IdempotencyKey = Annotated[
+    str | None, Header(alias=IDEMPOTENCY_HEADER, min_length=1, max_length=MAX_IDEMPOTENCY_KEY_CHARS)
+]
 
 
-def _once(redis, settings, owner: str, key: str | None, operation: str, body: dict, produce) -> JSONResponse:
+def _once(
+    redis: Redis,
+    settings: Settings,
+    owner: str,
+    key: str | None,
+    *,
+    operation: str,
+    body: dict,
+    produce: Callable[[], dict],
+) -> JSONResponse:
     """`produce()` as a JSON response; with an idempotency key, at most once per key and body."""
     if key is None:
         return JSONResponse(produce())
@@ -90,14 +106,19 @@ def create_video(
     idempotency_key: IdempotencyKey = None,
 ):
     response = _once(
-        redis, settings, owner, idempotency_key, "create", body,
-        lambda: _create(body, settings, redis, store, catalog, owner),
+        redis,
+        settings,
+        owner,
+        idempotency_key,
+        operation="create",
+        body=body,
+        produce=lambda: _create(body, settings, redis, store, catalog, owner),
     )
     response.headers["openai-poll-after-ms"] = str(settings.poll_after_ms)
     return response
 
 
-def _create(body: dict, settings, redis, store: RecordStore, catalog, owner: str) -> dict:
+def _create(body: dict, settings: Settings, redis: Redis, store: RecordStore, catalog: Catalog, owner: str) -> dict:
     req = _parse_create(body)
     resolved = resolve_request(req, catalog, settings)
     record = videos_service.new_record(owner, req.prompt, resolved, req.seed, settings)
@@ -119,13 +140,11 @@ def list_videos(
     redis: RedisDep,
     store: StoreDep,
     owner: OwnerDep,
-    after: str | None = None,
+    after: Annotated[str | None, Query(pattern=VIDEO_ID_RE.pattern, description="a video id")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     order: Literal["asc", "desc"] = "desc",
 ):
     limit = min(limit, settings.max_list_limit)
-    if after is not None and not is_video_id(after):
-        raise InvalidRequest(f"after {after!r} is not a video id", param="after")
     ids, has_more = store.page(owner, after=after, limit=limit, descending=order == "desc")
     data = [video_object(r) for r in add_queue_positions(redis, store.get_many(ids))]
     return {
@@ -169,8 +188,13 @@ def cancel_video(
 ):
     record = _owned(store, video_id, owner)
     return _once(
-        redis, settings, owner, idempotency_key, f"cancel:{video_id}", {},
-        lambda: video_object(add_queue_positions(redis, [videos_service.cancel(redis, store, record)])[0]),
+        redis,
+        settings,
+        owner,
+        idempotency_key,
+        operation=f"cancel:{video_id}",
+        body={},
+        produce=lambda: video_object(add_queue_positions(redis, [videos_service.cancel(redis, store, record)])[0]),
     )
 
 

@@ -57,14 +57,16 @@ def build_text_encoder(vocab_size: int) -> UMT5EncoderModel:
 
 
 def build_vae() -> AutoencoderKLWan:
-    # 8x spatial / 4x temporal compression keeps the transformer's token count tiny;
-    # 16 latent channels give colour and shape room to survive the compression.
+    # 8x spatial compression and 16 channels. No temporal compression: with 4x, the
+    # decoder's recurrence over latent frames needed far more clip training than this
+    # CPU budget allows (colour and position fell apart after the second latent frame);
+    # causal 3D convolutions still mix neighbouring frames.
     return AutoencoderKLWan(
         base_dim=16,
         z_dim=LATENT_CHANNELS,
         dim_mult=[1, 2, 4, 4],
         num_res_blocks=1,
-        temperal_downsample=[False, True, True],
+        temperal_downsample=[False, False, False],
         latents_mean=[0.0] * LATENT_CHANNELS,
         latents_std=[1.0] * LATENT_CHANNELS,
     )

@@ -91,7 +91,8 @@ def train_vae(steps: int, image_steps: int, batch_size: int = 4, num_frames: int
     start = 0
     if (state := checkpointer.load()) is not None:
         vae.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        if "optimizer" in state:  # absent in a warm start from weights of another configuration
+            optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
     log.truncate_after(start)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -301,7 +302,7 @@ def export_pipeline() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", choices=["all", "vae", "latents", "transformer", "export"], default="all")
-    parser.add_argument("--vae-steps", type=int, default=1700)
+    parser.add_argument("--vae-steps", type=int, default=1300)
     parser.add_argument("--vae-image-steps", type=int, default=500)
     parser.add_argument("--clips-per-bucket", type=int, default=1280)
     parser.add_argument("--transformer-steps", type=int, default=3000)

@@ -30,7 +30,9 @@ def build(seed: int = 0) -> HunyuanVideoPipeline:
         hidden_act="gelu",
     )
     text_encoder = LlamaModel(LlamaConfig(hidden_size=16, max_position_embeddings=512, **shared))
-    text_encoder_2 = CLIPTextModel(CLIPTextConfig(hidden_size=8, projection_dim=32, max_position_embeddings=77, **shared))
+    text_encoder_2 = CLIPTextModel(
+        CLIPTextConfig(hidden_size=8, projection_dim=32, max_position_embeddings=77, **shared)
+    )
     transformer = HunyuanVideoTransformer3DModel(
         in_channels=4,
         out_channels=4,

@@ -6,6 +6,7 @@ from pathlib import Path
 # name -> module with a `build(seed) -> DiffusionPipeline` function
 BUILDERS: dict[str, str] = {
     "tiny-wan": "models.tiny.wan",
+    "tiny-wan22": "models.tiny.wan22",
     "tiny-ltx": "models.tiny.ltx",
     "tiny-cogvideox": "models.tiny.cogvideox",
     "tiny-hunyuan": "models.tiny.hunyuan",

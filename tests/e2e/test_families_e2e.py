@@ -8,7 +8,7 @@ import pytest
 
 from tests.media import decode_mp4
 
-FAMILY_MODELS = ["tiny-ltx", "tiny-cogvideox", "tiny-hunyuan", "tiny-mochi", "tiny-embedded"]
+FAMILY_MODELS = ["tiny-ltx", "tiny-cogvideox", "tiny-hunyuan", "tiny-mochi", "tiny-embedded", "tiny-wan22"]
 
 # model, request, and what the family's rules make of it: (frames, height, width, fps)
 CASES = [
@@ -22,6 +22,8 @@ CASES = [
     ("tiny-mochi", {"size": "48x32", "seconds": "2"}, (13, 32, 48, 6)),
     # Embedded: trained lengths 9 and 17 only; 1.5 s = 12 frames rounds up to the next one, 17.
     ("tiny-embedded", {"size": "96x64", "seconds": "1.5"}, (17, 64, 96, 8)),
+    # Wan 2.2's two experts in one WanPipeline: 4k+1, so 1 s at 8 fps is 9 frames.
+    ("tiny-wan22", {"size": "48x32", "seconds": "1"}, (9, 32, 48, 8)),
 ]
 
 

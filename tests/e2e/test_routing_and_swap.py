@@ -22,7 +22,11 @@ def test_jobs_for_a_model_run_only_on_that_models_worker(sdk, redis, worker_fact
     worker_a = worker_factory(["tiny-route-a"])
     worker_b = worker_factory(["tiny-route-b"])
     # Interleaved, so both queues hold work at once and either worker could grab the wrong job.
-    created = [sdk.videos.create(prompt=f"a blue dog number {i}", model=m) for i in range(3) for m in ("tiny-route-a", "tiny-route-b")]
+    created = [
+        sdk.videos.create(prompt=f"a blue dog number {i}", model=model)
+        for i in range(3)
+        for model in ("tiny-route-a", "tiny-route-b")
+    ]
     finished = [sdk.videos.poll(v.id, poll_interval_ms=100) for v in created]
 
     assert all(v.status == "completed" for v in finished), [v.error for v in finished]

@@ -4,6 +4,7 @@ bad one stops the worker at start-up with a message that says why."""
 import numpy as np
 import pytest
 
+from models.accelerators import transformers_of
 from models.catalog import CatalogEntry
 from models.loader import ModelLoadError, check_options, load_model
 from tests.conftest import TEST_CATALOG
@@ -62,6 +63,8 @@ ACCELERATED = [
         {"kind": "pyramid_attention", "options": {"spatial_attention_timestep_skip_range": [0, 1000]}},
     )],
     ("builtin:tiny-ltx", "ltx", "64x32", 9, {"kind": "first_block", "threshold": 0.2}),
+    # Wan 2.2's two experts each get their own cache.
+    ("builtin:tiny-wan22", "wan", "32x32", 9, {"kind": "taylorseer", "options": {"cache_interval": 2}}),
     *[(path, family, size, frames, cache) for path, family, size, frames in (
         ("builtin:tiny-cogvideox", "cogvideox", "48x32", 9),
         ("builtin:tiny-hunyuan", "hunyuan", "48x32", 9),
@@ -71,7 +74,9 @@ ACCELERATED = [
 
 
 @pytest.mark.parametrize(
-    ("path", "family", "size", "frames", "cache"), ACCELERATED, ids=[f"{a[1]}-{a[4]['kind']}" for a in ACCELERATED]
+    ("path", "family", "size", "frames", "cache"),
+    ACCELERATED,
+    ids=[f"{a[0].removeprefix('builtin:tiny-')}-{a[4]['kind']}" for a in ACCELERATED],
 )
 def test_cache_accelerator_runs_on_the_family(tmp_path_factory, path, family, size, frames, cache):
     data_dir = tmp_path_factory.getbasetemp() / "loader-options"
@@ -86,7 +91,7 @@ def test_cache_accelerator_runs_on_the_family(tmp_path_factory, path, family, si
         limits={"default_steps": 4},
     )
     model = load_model(model_entry, data_dir)
-    assert model.pipeline.transformer.is_cache_enabled
+    assert all(transformer.is_cache_enabled for transformer in transformers_of(model.pipeline))
     width, height = map(int, size.split("x"))
     steps_seen = []
     result = sample(
