@@ -7,9 +7,13 @@ the real model's. Text encoders keep the real width and sequence length but only
 peak memory without offload really is.
 
     python -m bench.gpu_families                               # every family, default variants
-    python -m bench.gpu_families --families wan2.1-1.3b,ltx --steps 6 --variants none,first_block
+    python -m bench.gpu_families --families wan2.1-1.3b,ltx-0.9 --steps 6 --variants none,first_block
     python -m bench.gpu_families --size 480x320 --frames 25    # smaller clips for a quick pass
     python -m bench.gpu_families --tiny                        # tiny pipelines on CPU: checks the script
+
+At their default sizes the 13-14B models (Wan 14B at 832x480x81, HunyuanVideo at 1280x720x129)
+take many seconds per step, and every variant runs `--steps` of them: in a short GPU slot, name
+the families and pass `--size`/`--frames`. Each row prints as soon as it is measured.
 
 Variants (`--variants`): none, first_block, taylorseer, pyramid_attention, faster, compile,
 offload. Each is applied through the production loader (`models.loader.apply_options`), the code
@@ -65,7 +69,7 @@ BENCHES = {
     "wan2.1-1.3b": Bench("wan", {"num_attention_heads": 12, "ffn_dim": 8960, "num_layers": 30}, "tiny-wan"),
     "wan2.1-14b": Bench("wan", {"num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}, "tiny-wan"),
     # Two 14B experts: a step runs one of them, so the step costs a 14B's and the weights twice that.
-    "wan2.2-a14b": Bench("wan", {"num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}, "tiny-wan"),
+    "wan2.2-a14b": Bench("wan", {"num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}, "tiny-wan22"),
     "ltx-0.9": Bench(
         "ltx", {"num_attention_heads": 32, "attention_head_dim": 64, "num_layers": 28}, "tiny-ltx", "64x32"
     ),

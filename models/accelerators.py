@@ -68,7 +68,8 @@ def _cache_defaults(entry: CatalogEntry, current_timestep: Callable[[], int], dt
     spec = entry.spec
     return {
         "first_block": {},
-        # MagCache's ratios are indexed by step: calibrate them for the model's default steps.
+        # MagCache indexes its ratios by step: they are stretched to the model's default step count,
+        # which is what requests run unless they ask for another.
         "mag": {"num_inference_steps": spec.default_steps},
         # Taylor factors in the model's dtype (diffusers defaults to bf16, wrong for float32 models).
         "taylorseer": {"taylor_factors_dtype": dtype},
@@ -94,27 +95,30 @@ def build_cache_config(entry: CatalogEntry, current_timestep: Callable[[], int] 
     class_name, threshold_arg = CACHE_CONFIGS[options.kind]
     config_class = getattr(hooks, class_name, None)
     if config_class is None:
-        raise OptionError(f"model {entry.name!r}: cache {options.kind!r} needs diffusers.hooks.{class_name}, "
-                          "which this diffusers version does not have")
+        raise OptionError(
+            f"model {entry.name!r}: cache {options.kind!r} needs diffusers.hooks.{class_name}, "
+            "which this diffusers version does not have"
+        )
     if options.kind == "faster" and entry.spec.pipeline_class not in FASTER_CACHE_TENSOR_FORMATS:
         raise OptionError(
             f"model {entry.name!r}: cache 'faster' does not work with {entry.spec.pipeline_class} (its "
             f"transformer output is packed tokens); use first_block, taylorseer or pyramid_attention"
         )
     fields = {f.name: f for f in dataclasses.fields(config_class)}
+    # Private fields and callbacks are ours to set; TOML cannot express a function anyway.
+    settable = sorted(n for n in fields if not n.startswith("_") and not n.endswith("_callback"))
     arguments = _cache_defaults(entry, current_timestep, dtype)
     if options.threshold is not None:
         if threshold_arg is None:
             raise OptionError(
                 f"model {entry.name!r}: cache {options.kind!r} has no threshold; its settings are "
-                f"{', '.join(sorted(n for n in fields if not n.startswith('_')))} (set them under cache.options)"
+                f"{', '.join(settable)} (set them under cache.options)"
             )
         if options.threshold <= 0:
             raise OptionError(f"model {entry.name!r}: cache threshold must be positive, not {options.threshold}")
         arguments[threshold_arg] = options.threshold
     for name, value in options.options.items():
-        if name not in fields or name.startswith("_") or name.endswith("_callback"):
-            settable = sorted(n for n in fields if not n.startswith("_") and not n.endswith("_callback"))
+        if name not in settable:
             raise OptionError(
                 f"model {entry.name!r}: cache {options.kind!r} has no option {name!r}; "
                 f"{class_name} takes {', '.join(settable)}"
@@ -134,7 +138,8 @@ def build_cache_config(entry: CatalogEntry, current_timestep: Callable[[], int] 
 
 def transformers_of(pipeline) -> list:
     """The denoising transformers: one, or two for Wan 2.2's high- and low-noise experts."""
-    return [m for m in (getattr(pipeline, "transformer", None), getattr(pipeline, "transformer_2", None)) if m]
+    candidates = (getattr(pipeline, "transformer", None), getattr(pipeline, "transformer_2", None))
+    return [module for module in candidates if module is not None]
 
 
 def enable_cache(entry: CatalogEntry, pipeline) -> None:

@@ -80,6 +80,9 @@ class CatalogEntry(BaseModel):
             get_family(self.family)
         except KeyError as exc:
             raise ValueError(str(exc)) from None
+        problems = _limit_problems(self.spec)
+        if problems:
+            raise ValueError(f"limits break the {self.family} family's rules: {'; '.join(problems)}")
         return self
 
     @cached_property
@@ -101,6 +104,33 @@ class CatalogEntry(BaseModel):
             "live": live,
             **self.spec.as_public_dict(),
         }
+
+
+def _limit_problems(spec: FamilySpec) -> list[str]:
+    """What in a spec (after an entry's limits) no request could ever satisfy."""
+    problems = []
+    for size in {spec.default_size, *(spec.allowed_sizes or ())}:
+        sides = size.split("x")
+        if len(sides) != 2 or not all(side.isdigit() for side in sides):
+            problems.append(f"size {size!r} is not WIDTHxHEIGHT")
+        elif spec.allowed_sizes is None and not all(
+            int(side) % spec.spatial_multiple == 0 and spec.min_side <= int(side) <= spec.max_side for side in sides
+        ):
+            problems.append(
+                f"default_size {size!r} needs sides that are multiples of {spec.spatial_multiple} "
+                f"between {spec.min_side} and {spec.max_side}"
+            )
+    if spec.allowed_sizes is not None and spec.default_size not in spec.allowed_sizes:
+        problems.append(f"default_size {spec.default_size!r} is not among allowed_sizes")
+    rule = spec.frame_rule
+    for frames in spec.allowed_frame_counts or ():
+        if not rule.is_legal(frames):
+            problems.append(f"allowed frame count {frames} is not {rule.describe()}")
+    if min(spec.allowed_frame_counts or (rule.offset + rule.multiple,)) > spec.max_frames:
+        problems.append(f"max_frames {spec.max_frames} is below the shortest clip the family makes")
+    if spec.default_steps > spec.max_steps:
+        problems.append(f"default_steps {spec.default_steps} is above max_steps {spec.max_steps}")
+    return problems
 
 
 class Catalog:

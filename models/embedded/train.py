@@ -80,11 +80,29 @@ def vae_loss(reconstruction: torch.Tensor, target: torch.Tensor) -> tuple[torch.
     return pixel + 2.0 * colour, difference.pow(2).mean()
 
 
-def train_vae(steps: int, image_steps: int, batch_size: int = 4, num_frames: int = 9) -> None:
-    """First `image_steps` on single frames (cheap: shapes and colours), then on clips
-    (the temporal layers, and colour that must persist past the first frame)."""
+def make_framewise(vae: torch.nn.Module) -> None:
+    """Zero, and keep at zero, every causal convolution tap that looks at past frames.
+
+    The decoder then maps each latent frame to its video frame independently: no
+    recurrence through the feature cache, so nothing drifts over a clip (with learned
+    temporal taps, colour and position fell apart after a few frames at the clip-training
+    budget this CPU allows). Temporal coherence is left to the transformer, which models
+    the latent video jointly. The folder is still a standard AutoencoderKLWan.
+    """
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+
+    for module in vae.modules():
+        if isinstance(module, WanCausalConv3d) and module.weight.shape[2] > 1:
+            with torch.no_grad():
+                module.weight[:, :, :-1] = 0
+            module.weight.register_hook(lambda grad: torch.cat([torch.zeros_like(grad[:, :, :-1]), grad[:, :, -1:]], 2))
+
+
+def train_vae(steps: int, batch_size: int = 16) -> None:
+    """Frame-wise VAE, so training on single frames trains it for clips of any length."""
     torch.manual_seed(SEED)
     vae = build_vae()
+    make_framewise(vae)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=3e-4, betas=(0.9, 0.99), weight_decay=0.0)
     checkpointer = Checkpointer(CACHE_DIR / "vae.pt")
     log = LossLog(CACHE_DIR / "vae_log.jsonl")
@@ -95,6 +113,8 @@ def train_vae(steps: int, image_steps: int, batch_size: int = 4, num_frames: int
             optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
     log.truncate_after(start)
+    for group in optimizer.param_groups:  # LambdaLR resumes from last_epoch only with initial_lr set
+        group.setdefault("initial_lr", group["lr"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, steps, warmup=100), last_epoch=start - 1
     )
@@ -102,10 +122,9 @@ def train_vae(steps: int, image_steps: int, batch_size: int = 4, num_frames: int
     progress = tqdm(range(start, steps), initial=start, total=steps, desc="vae", mininterval=15)
     for step in progress:
         rng = random.Random(SEED * 1_000_003 + step)  # batch depends only on the step: exact resumes
-        # Mostly square clips; every fourth batch wide, so both aspect ratios are seen.
+        # Mostly square frames; every fourth batch wide, so both aspect ratios are seen.
         width, height = (96, 64) if step % 4 == 3 else (64, 64)
-        frames, batch = (1, 4 * batch_size) if step < image_steps else (num_frames, batch_size)
-        specs = [sample_spec(rng.randrange(2**31), width, height, frames, split="train") for _ in range(batch)]
+        specs = [sample_spec(rng.randrange(2**31), width, height, 1, split="train") for _ in range(batch_size)]
         clips = clips_to_tensor(specs)
         latents = vae.encode(clips).latent_dist.mode()
         # Small latent noise makes the decoder tolerant of imperfect transformer samples;
@@ -120,9 +139,7 @@ def train_vae(steps: int, image_steps: int, batch_size: int = 4, num_frames: int
         scheduler.step()
         log.append(step=step, loss=loss.item(), mse=mse.item(), time=time.time())
         progress.set_postfix(loss=f"{loss.item():.4f}", mse=f"{mse.item():.4f}")
-        checkpointer.maybe_save(
-            {"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1}
-        )
+        checkpointer.maybe_save({"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1})
     checkpointer.maybe_save({"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": steps}, True)
 
 
@@ -135,42 +152,43 @@ def load_vae() -> torch.nn.Module:
 # ---------------------------------------------------------------- stage 2: latents
 
 
-def bucket_path(size: str, num_frames: int) -> Path:
-    return CACHE_DIR / f"latents_{size}_{num_frames}.pt"
+def size_path(size: str) -> Path:
+    return CACHE_DIR / f"latents_{size}.pt"
 
 
 @torch.no_grad()
-def precompute_latents(clips_per_bucket: int, batch_size: int = 16) -> None:
-    """Encode a fixed training set once per (size, frame count) bucket."""
+def precompute_latents(clips_per_size: int, batch_size: int = 16) -> None:
+    """Encode a fixed training set of the longest clips once per size."""
     vae = load_vae()
-    for bucket_index, size in enumerate(SIZES):
-        for frames_index, num_frames in enumerate(FRAME_COUNTS):
-            path = bucket_path(size, num_frames)
-            if path.exists():
-                continue
-            width, height = parse_size(size)
-            base_seed = 10_000_000 * (1 + bucket_index * len(FRAME_COUNTS) + frames_index)
-            specs = [
-                sample_spec(base_seed + index, width, height, num_frames, split="train")
-                for index in range(clips_per_bucket)
-            ]
-            chunks = []
-            for offset in tqdm(range(0, len(specs), batch_size), desc=f"latents {size} {num_frames}f", mininterval=15):
-                chunks.append(vae.encode(clips_to_tensor(specs[offset : offset + batch_size])).latent_dist.mode())
-            torch.save({"latents": torch.cat(chunks), "specs": [asdict(spec) for spec in specs]}, path)
-
-
-def latent_statistics(buckets: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    flat = torch.cat([b["latents"].transpose(0, 1).reshape(b["latents"].shape[1], -1) for b in buckets.values()], 1)
-    return flat.mean(dim=1), flat.std(dim=1)
+    for size_index, size in enumerate(SIZES):
+        path = size_path(size)
+        if path.exists():
+            continue
+        width, height = parse_size(size)
+        base_seed = 10_000_000 * (1 + size_index)
+        specs = [
+            sample_spec(base_seed + index, width, height, max(FRAME_COUNTS), split="train")
+            for index in range(clips_per_size)
+        ]
+        chunks = []
+        for offset in tqdm(range(0, len(specs), batch_size), desc=f"latents {size}", mininterval=15):
+            chunks.append(vae.encode(clips_to_tensor(specs[offset : offset + batch_size])).latent_dist.mode())
+        torch.save({"latents": torch.cat(chunks), "specs": [asdict(spec) for spec in specs]}, path)
 
 
 def load_buckets() -> dict:
-    return {
-        (size, num_frames): torch.load(bucket_path(size, num_frames), weights_only=False)
-        for size in SIZES
-        for num_frames in FRAME_COUNTS
-    }
+    """(size, frames) -> latents and clip specs. Shorter durations are prefixes of the
+    long clips: the encoder is causal with no temporal compression, so the first n
+    latent frames of a clip are exactly the latents of its first n frames."""
+    buckets = {}
+    for size in SIZES:
+        stored = torch.load(size_path(size), weights_only=False)
+        for num_frames in FRAME_COUNTS:
+            buckets[(size, num_frames)] = {
+                "latents": stored["latents"][:, :, :num_frames].contiguous(),
+                "specs": [{**spec, "num_frames": num_frames} for spec in stored["specs"]],
+            }
+    return buckets
 
 
 # ---------------------------------------------------------------- stage 3: transformer
@@ -185,7 +203,14 @@ def training_caption(spec: ClipSpec, rng: random.Random) -> str:
     return caption_for(spec, rng)
 
 
-def train_transformer(steps: int, batch_size: int = 32) -> None:
+def tokens_per_clip(latents: torch.Tensor) -> int:
+    _, _, frames, height, width = latents.shape
+    return frames * (height // 2) * (width // 2)  # patch size (1, 2, 2)
+
+
+def train_transformer(steps: int, tokens_per_batch: int = 6144) -> None:
+    """Flow matching; each batch comes from one (size, duration) bucket and holds about
+    `tokens_per_batch` tokens, so short clips get larger batches at equal cost."""
     torch.manual_seed(SEED)
     buckets = load_buckets()
     mean, std = latent_statistics(buckets)
@@ -210,6 +235,8 @@ def train_transformer(steps: int, batch_size: int = 32) -> None:
         ema.shadow = state["ema"]
         start = state["step"]
     log.truncate_after(start)
+    for group in optimizer.param_groups:  # LambdaLR resumes from last_epoch only with initial_lr set
+        group.setdefault("initial_lr", group["lr"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, steps, warmup=100), last_epoch=start - 1
     )
@@ -219,6 +246,7 @@ def train_transformer(steps: int, batch_size: int = 32) -> None:
         rng = random.Random(SEED * 7_000_003 + step)
         generator = torch.Generator().manual_seed(SEED + step)
         key = keys[step % len(keys)]  # one bucket per batch: shapes must match
+        batch_size = max(8, tokens_per_batch // tokens_per_clip(normalised[key]))
         indices = [rng.randrange(len(specs[key])) for _ in range(batch_size)]
         clean = normalised[key][indices]
         prompts = [training_caption(specs[key][index], rng) for index in indices]
@@ -302,9 +330,8 @@ def export_pipeline() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", choices=["all", "vae", "latents", "transformer", "export"], default="all")
-    parser.add_argument("--vae-steps", type=int, default=1300)
-    parser.add_argument("--vae-image-steps", type=int, default=500)
-    parser.add_argument("--clips-per-bucket", type=int, default=1280)
+    parser.add_argument("--vae-steps", type=int, default=1100)
+    parser.add_argument("--clips-per-size", type=int, default=1024)
     parser.add_argument("--transformer-steps", type=int, default=3000)
     # One thread: on a shared 2-core machine two OpenMP threads stall each other (5-8x slower).
     parser.add_argument("--threads", type=int, default=1)
@@ -314,9 +341,9 @@ def main() -> None:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     print(f"fps={FPS}")
     if args.stage in ("all", "vae"):
-        train_vae(args.vae_steps, args.vae_image_steps)
+        train_vae(args.vae_steps)
     if args.stage in ("all", "latents"):
-        precompute_latents(args.clips_per_bucket)
+        precompute_latents(args.clips_per_size)
     if args.stage in ("all", "transformer"):
         train_transformer(args.transformer_steps)
     if args.stage in ("all", "export"):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.media import decode_mp4
+from tests.media import decode_mp4, probe_codec
 
 
-def test_create_and_poll_then_download_every_variant(client):
+def test_create_and_poll_then_download_every_variant(client, tmp_path):
     video = client.videos.create_and_poll(
         prompt="a red ball moving left", seconds="2", size="48x32", poll_interval_ms=100
     )
@@ -24,8 +24,13 @@ def test_create_and_poll_then_download_every_variant(client):
     assert isinstance(extra["seed"], int)
     assert set(extra["timings"]) >= {"queued", "load", "denoise", "decode", "encode"}
 
-    frames = decode_mp4(client.videos.download_content(video.id).read())
+    mp4 = client.videos.download_content(video.id).read()
+    frames = decode_mp4(mp4)
     assert frames.shape == (17, 32, 48, 3)
+    saved = tmp_path / "video.mp4"
+    saved.write_bytes(mp4)
+    stream = probe_codec(saved)
+    assert "h264" in stream and "yuv420p" in stream and "8 fps" in stream
 
     thumbnail = Image.open(io.BytesIO(client.videos.download_content(video.id, variant="thumbnail").read()))
     assert thumbnail.format == "WEBP" and thumbnail.size == (48, 32)
@@ -60,3 +65,9 @@ def test_retrieve_list_paginates_and_delete(client):
 
     with pytest.raises(openai.NotFoundError):
         client.videos.retrieve(ids[0])
+
+
+def test_sora_model_names_are_aliases_of_the_default_model(client):
+    for name in ("sora-2", "sora-2-pro"):
+        video = client.videos.create(prompt="an alias", model=name)
+        assert video.model == "tiny-wan"

@@ -58,7 +58,8 @@ def test_a_family_without_negative_prompts_never_passes_one(data_dir):
 
 def test_gpu_bench_runs_end_to_end_on_tiny_pipelines(capsys):
     # The GPU benchmark can only run on a lent GPU; its --tiny mode keeps the script itself working.
-    assert gpu_families.main(["--tiny", "--families", "ltx-0.9,wan2.2-a14b", "--variants", "none,compile", "--steps", "2"]) == 0
+    arguments = ["--tiny", "--families", "ltx-0.9,wan2.2-a14b", "--variants", "none,compile", "--steps", "2"]
+    assert gpu_families.main(arguments) == 0
     lines = capsys.readouterr().out.splitlines()
     rows = {tuple(line.split()[:2]) for line in lines[2:]}
     assert {("ltx-0.9", "none"), ("wan2.2-a14b", "none"), ("ltx-0.9", "compile")} <= rows

@@ -151,3 +151,27 @@ def test_invalid_request_names_the_rule(family, fields, param, message):
         _resolve(family, **fields)
     assert raised.value.param == param
     assert message in str(raised.value), str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("family", "limits", "message"),
+    [
+        ("ltx", {"default_size": "720x480"}, "default_size '720x480' needs sides that are multiples of 32"),
+        ("mochi", {"allowed_frame_counts": [12]}, "allowed frame count 12 is not 6k+1"),
+        ("wan", {"max_frames": 3}, "max_frames 3 is below the shortest clip"),
+        ("cogvideox", {"allowed_sizes": ["1280x720"]}, "default_size '720x480' is not among allowed_sizes"),
+    ],
+)
+def test_catalog_refuses_limits_no_request_could_meet(family, limits, message):
+    with pytest.raises(ValueError, match=f"limits break the {family} family's rules") as raised:
+        CatalogEntry(name="typo", family=family, path="x", limits=limits)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("catalog_path", ["models/catalog.toml", "tests/fixtures/catalog.toml"])
+def test_shipped_and_test_catalogs_load(catalog_path):
+    from models.catalog import load_catalog
+    from tests.support import ROOT
+
+    catalog = load_catalog(ROOT / catalog_path)
+    assert {entry.family for entry in catalog.entries.values()} >= {"wan", "ltx", "cogvideox", "hunyuan", "mochi"}
