@@ -140,7 +140,8 @@ def expire_videos(store: RecordStore, storage, now: float) -> list[str]:
         status = store.status(video_id)
         if status is not None and not status.is_terminal():
             continue  # still rendering: its files would reappear after the delete
-        storage.delete(video_id)
+        # Marked first: a download racing the delete gets "expired", not "missing".
         store.mark_expired(video_id)
+        storage.delete(video_id)
         expired.append(video_id)
     return expired

@@ -122,4 +122,7 @@ def test_following_links_from_created_videos_matches_the_schema(api_schema, api_
                 transport_kwargs=kwargs or None,
             )
 
-    Workflow.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=6, **HYPOTHESIS))
+    # Links feed live responses back into generation, so a replayed choice sequence can draw
+    # differently (Hypothesis calls that a flaky strategy): generate fresh scenarios instead.
+    stateful = {**HYPOTHESIS, "derandomize": False}
+    Workflow.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=6, **stateful))

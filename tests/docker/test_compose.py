@@ -118,7 +118,8 @@ def test_redis_persists_with_aof_and_never_evicts(compose, services):
 
 def test_api_publishes_8000_and_waits_for_healthy_redis(services):
     api = services["api"]
-    assert api["ports"] == ["8000:8000"]
+    # Published on the host's loopback only until keys exist (see .env.example, T2V_API_BIND).
+    assert api["ports"] == ["127.0.0.1:8000:8000"]
     assert api["depends_on"]["redis"]["condition"] == "service_healthy"
     assert api["environment"]["T2V_API_HOST"] == "0.0.0.0"
     assert api["build"]["dockerfile"] == "docker/Dockerfile.api"

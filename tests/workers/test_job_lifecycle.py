@@ -97,16 +97,21 @@ def test_killed_worker_video_finishes_on_another_worker(api_url, redis, worker_f
     assert httpx.get(f"{api_url}/v1/videos/{video['id']}/content").status_code == 200
 
 
-def test_killed_worker_with_no_attempts_left_fails_cleanly(api_url, redis, worker_factory):
-    victim = worker_factory(["tiny-wan-kill"], extra_env={"T2V_MAX_RENDER_ATTEMPTS": "1"})
-    # Another worker keeps the sweep running once the victim is gone.
-    worker_factory(["tiny-wan-c"], extra_env={"T2V_MAX_RENDER_ATTEMPTS": "1"})
-    video = create(api_url, prompt="crashes once", model="tiny-wan-kill", num_inference_steps=2000)
-    wait_until(lambda: fetch(api_url, video["id"])["progress"] > 0, what="sampling to start")
-    victim.kill()
+def test_video_whose_workers_keep_dying_fails_cleanly(api_url, redis, worker_factory):
+    # Another worker keeps the sweep running while the render's workers die.
+    worker_factory(["tiny-wan-c"])
+    video = create(api_url, prompt="crashes every time", model="tiny-wan-kill", num_inference_steps=2000)
+    for attempt in (1, 2):  # the default T2V_MAX_RENDER_ATTEMPTS is 2
+        victim = worker_factory(["tiny-wan-kill"])
+        wait_until(
+            lambda: record(redis, video["id"]).get("attempts") == attempt and fetch(api_url, video["id"])["progress"] > 0,
+            what=f"attempt {attempt} to be sampling",
+        )
+        victim.kill()
     failed = until_status(api_url, video["id"], "failed", "completed", timeout_s=60)
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "worker_lost"
+    assert "2 times" in failed["error"]["message"]
 
 
 def test_job_longer_than_worker_ttl_finishes_exactly_once(api_url, redis, worker_factory):
