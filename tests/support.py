@@ -27,10 +27,16 @@ def wait_until(predicate: Callable[[], object], timeout_s: float = 30.0, interva
         time.sleep(interval_s)
 
 
+def _limit_memory(limit_bytes: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+
 class Service:
     """A child process running `python -m app.cli ...`, with its output in a log file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, memory_limit_bytes: int | None = None):
         self.args = args
         self.log_path = log_path
         self.log = open(log_path, "ab")
@@ -40,6 +46,7 @@ class Service:
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: _limit_memory(memory_limit_bytes)) if memory_limit_bytes else None,
         )
 
     @property

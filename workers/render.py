@@ -49,6 +49,18 @@ def _fail(ctx: WorkerContext, video_id: str, code: str, message: str) -> None:
         emit(ctx.redis, video_id, VIDEO_FAILED, ctx.settings)
 
 
+def _is_out_of_memory(exc: Exception) -> bool:
+    # CUDA raises OutOfMemoryError; torch's CPU allocator a RuntimeError that says so.
+    return isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "can't allocate memory" in str(exc)
+
+
+def _out_of_memory_message(record: dict) -> str:
+    return (
+        f"The device ran out of memory for {record['size']} x {record['num_frames']} frames; "
+        "try a smaller size or fewer seconds."
+    )
+
+
 def _record_metrics(ctx: WorkerContext, model: str, timings: dict, step_seconds: list[float]) -> None:
     with ctx.redis.pipeline(transaction=False) as pipe:
         for phase in ("queued", "load", "denoise", "decode", "encode"):
@@ -87,22 +99,18 @@ def _claimed(ctx: WorkerContext, video_id: str, claimed_at: float) -> str:
         return "cancelled"
     except ModelLoadError as exc:
         _fail(ctx, video_id, "model_load_failed", str(exc))
-    except torch.cuda.OutOfMemoryError:
-        torch.cuda.empty_cache()
-        _fail(
-            ctx,
-            video_id,
-            "out_of_memory",
-            f"The GPU ran out of memory for {record['size']} x {record['num_frames']} frames; "
-            "try a smaller size or fewer seconds.",
-        )
     except EncodeError as exc:
         _fail(ctx, video_id, "encode_failed", str(exc))
     except JobTimeoutException:
         _fail(ctx, video_id, "timeout", f"The render took longer than {ctx.settings.job_timeout_s} s.")
     except Exception as exc:  # the worker must survive whatever one job does
-        log.exception("render of %s failed", video_id)
-        _fail(ctx, video_id, "render_failed", f"{type(exc).__name__}: {exc}")
+        if _is_out_of_memory(exc):
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            _fail(ctx, video_id, "out_of_memory", _out_of_memory_message(record))
+        else:
+            log.exception("render of %s failed", video_id)
+            _fail(ctx, video_id, "render_failed", f"{type(exc).__name__}: {exc}")
     ctx.storage.delete(video_id, attempt)
     return "failed"
 

@@ -10,15 +10,14 @@ from diffusers import (
 )
 from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
 
-from models.tiny.wan import WORDS
-from models.tokenizer import build_word_tokenizer
+from models.tiny.text import tiny_tokenizer
 
 
 def build(seed: int = 0) -> HunyuanVideoPipeline:
     torch.manual_seed(seed)
     # The Llama prompt goes through the pipeline's chat template; its words map to <unk> here.
-    tokenizer = build_word_tokenizer(WORDS, model_max_length=512)
-    tokenizer_2 = build_word_tokenizer(WORDS, model_max_length=77)
+    tokenizer = tiny_tokenizer(model_max_length=512)
+    tokenizer_2 = tiny_tokenizer(model_max_length=77)
     shared = dict(
         vocab_size=len(tokenizer),
         pad_token_id=tokenizer.pad_token_id,

@@ -2,29 +2,14 @@
 
 import torch
 from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline, LTXVideoTransformer3DModel
-from transformers import T5Config, T5EncoderModel
 
-from models.tiny.wan import WORDS
-from models.tokenizer import build_word_tokenizer
+from models.tiny.text import tiny_t5_encoder, tiny_tokenizer
 
 
 def build(seed: int = 0) -> LTXPipeline:
     torch.manual_seed(seed)
-    tokenizer = build_word_tokenizer(WORDS, model_max_length=128)
-    text_encoder = T5EncoderModel(
-        T5Config(
-            vocab_size=len(tokenizer),
-            d_model=32,
-            d_kv=8,
-            d_ff=37,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=8,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            decoder_start_token_id=tokenizer.pad_token_id,
-        )
-    )
+    tokenizer = tiny_tokenizer(model_max_length=128)
+    text_encoder = tiny_t5_encoder(tokenizer)
     transformer = LTXVideoTransformer3DModel(
         in_channels=8,
         out_channels=8,

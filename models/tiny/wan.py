@@ -2,30 +2,14 @@
 
 import torch
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
-from transformers import UMT5Config, UMT5EncoderModel
 
-from models.tokenizer import build_word_tokenizer
-
-WORDS = "a an the red green blue yellow white black cat dog bird car ball circle square moving left right up down".split()
+from models.tiny.text import tiny_t5_encoder, tiny_tokenizer
 
 
 def build(seed: int = 0) -> WanPipeline:
     torch.manual_seed(seed)
-    tokenizer = build_word_tokenizer(WORDS, model_max_length=32)
-    text_encoder = UMT5EncoderModel(
-        UMT5Config(
-            vocab_size=len(tokenizer),
-            d_model=32,
-            d_kv=8,
-            d_ff=64,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=8,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            decoder_start_token_id=tokenizer.pad_token_id,
-        )
-    )
+    tokenizer = tiny_tokenizer(model_max_length=32)
+    text_encoder = tiny_t5_encoder(tokenizer, umt5=True, d_ff=64)
     vae = AutoencoderKLWan(
         base_dim=3,
         z_dim=16,

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from app.embedded_redis import free_port
-from tests.support import base_env, start_api, wait_until
+from tests.support import base_env, start_api
 
 BAD_REQUESTS = [
     ({"prompt": "x", "size": "100x64"}, "size", "multiples of 16"),

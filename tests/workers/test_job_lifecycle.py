@@ -1,11 +1,8 @@
 """Cancellation, dead workers, long jobs and failing jobs, with real worker processes."""
 
 import json
-import os
-import signal
 
 import httpx
-import pytest
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -174,3 +171,23 @@ def test_ffmpeg_failure_fails_video_with_code_and_worker_survives(api_url, redis
     second = create(api_url, prompt="also cannot encode", model="tiny-wan-c")
     assert until_status(api_url, second["id"], "failed", "completed")["error"]["code"] == "encode_failed"
     assert worker.alive()
+
+
+def test_out_of_memory_fails_the_video_with_its_code_and_worker_survives(api_url, redis, env, tmp_path):
+    from tests.support import Service, _announced
+
+    # Enough address space to load and render small videos, far too little for a 512x512 decode.
+    worker = Service(
+        ["worker", "--models", "tiny-wan-oom"], env, tmp_path / "oom.log", memory_limit_bytes=1_500 * 2**20
+    )
+    try:
+        wait_until(lambda: _announced(redis, worker.pid), timeout_s=120, what="the capped worker")
+        huge = create(api_url, prompt="too big", model="tiny-wan-oom", size="512x512", seconds="4")
+        failed = until_status(api_url, huge["id"], "failed", "completed", timeout_s=120)
+        assert failed["error"]["code"] == "out_of_memory", failed["error"]
+        assert "512x512" in failed["error"]["message"]
+        small = create(api_url, prompt="fits", model="tiny-wan-oom")
+        assert until_status(api_url, small["id"], "completed", "failed")["status"] == "completed"
+        assert worker.alive()
+    finally:
+        worker.stop()
