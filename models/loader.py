@@ -11,11 +11,14 @@ from pathlib import Path
 import torch
 from diffusers import DiffusionPipeline
 
+from models import embedded
 from models.accelerators import OptionError, build_cache_config, check_attention_backend, enable_cache, transformers_of
 from models.catalog import CatalogEntry
 from models.tiny import build_tiny_pipeline
 
 BUILTIN_PREFIX = "builtin:"
+# `builtin:<name>` pipelines that ship as folders in this repository (the rest are built in code).
+SHIPPED_PIPELINES = {"embedded": embedded.PIPELINE_DIR}
 
 
 class ModelLoadError(RuntimeError):
@@ -53,6 +56,8 @@ def resolve_path(entry: CatalogEntry, data_dir: Path) -> str:
     if not entry.path.startswith(BUILTIN_PREFIX):
         return entry.path
     name = entry.path[len(BUILTIN_PREFIX) :]
+    if name in SHIPPED_PIPELINES:
+        return str(SHIPPED_PIPELINES[name])
     target = Path(data_dir).resolve() / "builtin" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     # Several workers may start at once; one builds, the others wait and reuse.

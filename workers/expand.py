@@ -16,6 +16,7 @@ from app.expansion import cache, prompting
 from app.expansion.checks import Rejected, check_caption
 from app.expansion.handoff import hand_off_to_render
 from app.expansion.llm import LLMFailure, complete
+from app.expansion.plan import OFFLINE_FAMILY, offline_expand
 from app.expansion.stats import observe_llm_call
 from app.queueing import EXPAND_STAGE
 from app.settings import Settings
@@ -69,6 +70,12 @@ def expand_prompt(video_id: str) -> str:
     except Exception:  # a bug or a vanished catalog entry must not cost the user the video
         log.exception("expansion of %s failed", video_id)
         expansion = Expansion(record["prompt"], "fallback: error")
+    entry = ctx.catalog.entries.get(record["model"])
+    if expansion.outcome.startswith("fallback") and entry is not None and entry.family == OFFLINE_FAMILY:
+        # The embedded model knows only its caption grammar: its offline expander beats the raw prompt.
+        caption, how = offline_expand(record["prompt"])
+        if how == "offline":
+            expansion = Expansion(caption, f"{expansion.outcome}; offline")
     fields = {
         "revised_prompt": expansion.prompt,
         "prompt_expansion": expansion.outcome,

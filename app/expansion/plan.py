@@ -32,7 +32,7 @@ def expand_job_timeout_s(settings: Settings) -> int:
     return int(attempts * settings.llm_timeout_s + settings.llm_max_retries * longest_wait + JOB_SLACK_S)
 
 
-def _offline_expand(prompt: str) -> tuple[str, str]:
+def offline_expand(prompt: str) -> tuple[str, str]:
     """(sampler prompt, how it was obtained) from the embedded model's offline expander."""
     try:
         from models.embedded.expander import expand
@@ -57,7 +57,7 @@ def prepare(record: dict, requested: bool | None, entry: CatalogEntry, settings:
         record["stage"] = EXPAND_STAGE
         record["prompt_expansion"] = "pending"
     elif entry.family == OFFLINE_FAMILY:
-        record["revised_prompt"], record["prompt_expansion"] = _offline_expand(record["prompt"])
+        record["revised_prompt"], record["prompt_expansion"] = offline_expand(record["prompt"])
 
 
 def warn_without_expander(record: dict, redis: Redis) -> None:

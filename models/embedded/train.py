@@ -176,6 +176,13 @@ def precompute_latents(clips_per_size: int, batch_size: int = 16) -> None:
         torch.save({"latents": torch.cat(chunks), "specs": [asdict(spec) for spec in specs]}, path)
 
 
+def latent_statistics(buckets: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std; shipped as vae.config latents_mean / latents_std so
+    WanPipeline un-normalises exactly what the transformer was trained on."""
+    flat = torch.cat([b["latents"].transpose(0, 1).flatten(1) for b in buckets.values()], dim=1)
+    return flat.mean(dim=1), flat.std(dim=1)
+
+
 def load_buckets() -> dict:
     """(size, frames) -> latents and clip specs. Shorter durations are prefixes of the
     long clips: the encoder is causal with no temporal compression, so the first n
