@@ -26,19 +26,29 @@ def render_job_id(video_id: str, attempt: int) -> str:
     return f"render-{video_id}-{attempt}"
 
 
-def enqueue_render(redis: Redis, record: dict, *, timeout_s: int, result_ttl_s: int, pipe: Pipeline | None = None):
-    """Queue one render of `record`; the job id names the attempt so retries are distinct jobs."""
-    render_queue = queue(render_queue_name(record["model"]), redis)
+def _enqueue(
+    redis: Redis, queue_name: str, job_name: str, job_id: str, video_id: str, description: str,
+    timeout_s: int, result_ttl_s: int, pipe: Pipeline | None,
+):
     data = Queue.prepare_data(
-        RENDER_JOB,
-        args=[record["id"]],
+        job_name,
+        args=[video_id],
         timeout=timeout_s,
         result_ttl=result_ttl_s,
         failure_ttl=result_ttl_s,
-        job_id=render_job_id(record["id"], record.get("enqueues", 0)),
-        description=f"render {record['id']}",
+        job_id=job_id,
+        description=description,
     )
-    return render_queue.enqueue_many([data], pipeline=pipe)[0]
+    return queue(queue_name, redis).enqueue_many([data], pipeline=pipe)[0]
+
+
+def enqueue_render(redis: Redis, record: dict, *, timeout_s: int, result_ttl_s: int, pipe: Pipeline | None = None):
+    """Queue one render of `record`; the job id names the attempt so retries are distinct jobs."""
+    job_id = render_job_id(record["id"], record.get("enqueues", 0))
+    return _enqueue(
+        redis, render_queue_name(record["model"]), RENDER_JOB, job_id, record["id"], f"render {record['id']}",
+        timeout_s, result_ttl_s, pipe,
+    )
 
 
 def expand_job_id(video_id: str, attempt: int) -> str:
@@ -55,13 +65,8 @@ def current_job(record: dict) -> tuple[str, str]:
 
 def enqueue_expand(redis: Redis, record: dict, *, timeout_s: int, result_ttl_s: int, pipe: Pipeline | None = None):
     """Queue the prompt expansion of `record`; that job queues the render when it is done."""
-    data = Queue.prepare_data(
-        EXPAND_JOB,
-        args=[record["id"]],
-        timeout=timeout_s,
-        result_ttl=result_ttl_s,
-        failure_ttl=result_ttl_s,
-        job_id=expand_job_id(record["id"], record.get("enqueues", 0)),
-        description=f"expand the prompt of {record['id']}",
+    job_id = expand_job_id(record["id"], record.get("enqueues", 0))
+    return _enqueue(
+        redis, EXPAND_QUEUE, EXPAND_JOB, job_id, record["id"], f"expand the prompt of {record['id']}",
+        timeout_s, result_ttl_s, pipe,
     )
-    return queue(EXPAND_QUEUE, redis).enqueue_many([data], pipeline=pipe)[0]

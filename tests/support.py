@@ -74,8 +74,8 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
 
-def start_api(env: dict[str, str], port: int, log_dir: Path) -> tuple[Service, str]:
-    api = Service(["api", "--host", "127.0.0.1", "--port", str(port)], env, log_dir / f"api-{port}.log")
+def start_api(env: dict[str, str], port: int, log_dir: Path, host: str = "127.0.0.1") -> tuple[Service, str]:
+    api = Service(["api", "--host", host, "--port", str(port)], env, log_dir / f"api-{port}.log")
     base = f"http://127.0.0.1:{port}"
 
     def up():

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from app.embedded_redis import EmbeddedRedis, free_port
-from tests.support import ROOT, Service, base_env, wait_until
+from tests.support import ROOT, Service, base_env, start_api
 from tests.tenants import TEST_CATALOG, bearer, new_key, t2v
 
 EVERYWHERE = "0.0.0.0"
@@ -21,20 +21,7 @@ def env(tmp_path):
 
 
 def serve(env: dict[str, str], host: str, log_dir) -> tuple[Service, str]:
-    port = free_port()
-    api = Service(["api", "--host", host, "--port", str(port)], env, log_dir / f"api-{port}.log")
-    base = f"http://127.0.0.1:{port}"
-
-    def up():
-        if not api.alive():
-            raise RuntimeError(f"api exited:\n{api.output()}")
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(up, timeout_s=60, interval_s=0.1, what="the API to answer")
-    return api, base
+    return start_api(env, free_port(), log_dir, host=host)
 
 
 def test_api_beyond_loopback_without_keys_refuses_to_start(env, tmp_path):
