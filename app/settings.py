@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     storage: Literal["local", "s3"] = "local"
     # The TOML catalog of servable models; the shipped default when unset.
     catalog: Path | None = None
-    default_model: str = "tiny-wan"
+    default_model: str = "embedded"
     # OpenAI's model names map onto catalog entries; empty means the default model.
     sora_2_model: str = ""
     sora_2_pro_model: str = ""

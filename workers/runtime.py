@@ -178,7 +178,9 @@ def sample(
     with torch.inference_mode():
         output = model.pipeline(**kwargs)
     finished = time.perf_counter()
-    frames = np.asarray(output.frames[0], dtype=np.float32)
+    # WanPipeline makes one extra frame when its VAE has no temporal compression (n*1+1); the
+    # video holds exactly the frames the record promises.
+    frames = np.asarray(output.frames[0], dtype=np.float32)[: params["num_frames"]]
     last_step = step_ends[-1] if step_ends else started
     boundaries = [started, *step_ends]
     return SampleResult(
