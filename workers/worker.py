@@ -136,9 +136,10 @@ def run_worker(settings: Settings, models: list[str], queues: list[str], burst: 
     heartbeat.start()
     try:
         while True:
-            heartbeat.worker = _rq_worker(context, queue_names)
-            log.info("worker %s serving %s", context.name, ", ".join(queue_names))
             try:
+                # RQ talks to Redis already while it builds its worker: that is inside the retry too.
+                heartbeat.worker = _rq_worker(context, queue_names)
+                log.info("worker %s serving %s", context.name, ", ".join(queue_names))
                 # The scheduler (delayed retries) runs in a forked process: only CPU workers host it.
                 heartbeat.worker.work(burst=burst, logging_level="INFO", with_scheduler=not models)
                 break

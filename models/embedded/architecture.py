@@ -67,14 +67,24 @@ def build_vae() -> AutoencoderKLWan:
         dim_mult=[1, 2, 4, 4],
         num_res_blocks=1,
         temperal_downsample=[False, False, False],
+        # WanPipeline sizes its latents from these two config values, not from the layers.
+        scale_factor_temporal=1,
+        scale_factor_spatial=8,
         latents_mean=[0.0] * LATENT_CHANNELS,
         latents_std=[1.0] * LATENT_CHANNELS,
     )
 
 
+# Each token spans two latent frames: with a frame-wise VAE, motion then shows up
+# inside every token instead of only across tokens (with (1, 2, 2) patches the model
+# learned colour but not direction). Latent frame counts are always even here
+# (WanPipeline asks for num_frames + 1 = 18 or 10 latents).
+TRANSFORMER_PATCH = (2, 2, 2)
+
+
 def build_transformer() -> WanTransformer3DModel:
     return WanTransformer3DModel(
-        patch_size=(1, 2, 2),
+        patch_size=TRANSFORMER_PATCH,
         num_attention_heads=4,
         attention_head_dim=32,
         in_channels=LATENT_CHANNELS,

@@ -81,7 +81,7 @@ def generate(pipeline, prompt: str, size: str, num_frames: int, seed: int) -> np
 
 def contact_sheet(rows: list[tuple[str, np.ndarray]], path: Path, frames_per_row: int = 5) -> None:
     """One row per prompt: label, then evenly spaced frames, upscaled 2x."""
-    scale, label_width, cell_height, cell_width = 2, 330, 64 * 2, 96 * 2
+    scale, label_width, cell_height, cell_width = 2, 240, 64 * 2, 96 * 2
     sheet = Image.new("RGB", (label_width + frames_per_row * (cell_width + 4), len(rows) * (cell_height + 4)), "white")
     draw = ImageDraw.Draw(sheet)
     for row, (label, frames) in enumerate(rows):
@@ -91,7 +91,7 @@ def contact_sheet(rows: list[tuple[str, np.ndarray]], path: Path, frames_per_row
             image = Image.fromarray((np.clip(frames[index], 0, 1) * 255).astype(np.uint8))
             image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
             sheet.paste(image, (label_width + column * (cell_width + 4), top))
-    sheet.save(path, optimize=True)
+    sheet.quantize(colors=128).save(path, optimize=True)  # flat colours: a palette keeps it small
 
 
 def summarise(results: list[dict]) -> str:
@@ -131,7 +131,7 @@ def evaluate_pipeline(per_split: int, sheet_path: Path | None) -> list[dict]:
             marks = "".join("✓" if result[f"{k}_ok"] else "✗" for k in ("colour", "direction", "shape"))
             print(f"{case['split']:8} {case['prompt']:42} {case['size']} {case['num_frames']:2}f {seconds:5.2f}s "
                   f"-> {analysis.colour} {analysis.direction} {analysis.shape} {marks}")  # fmt: skip
-            if index % per_split < 8:
+            if index % per_split < 6:
                 sheet_rows.append((f"{case['split']}: {case['prompt']}\n-> {analysis.colour}, {analysis.direction}, "
                                    f"{analysis.shape}", frames))  # fmt: skip
     if sheet_path is not None:

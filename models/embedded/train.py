@@ -3,7 +3,7 @@
     python -m models.embedded.train            # all stages: vae, latents, transformer, export
     python -m models.embedded.train --stage vae
 
-Stages: (1) the Wan VAE on rendered clips, (2) latents of a fixed clip set, encoded
+Stages: (1) the Wan VAE, frame-wise, on rendered frames, (2) latents of a fixed clip set, encoded
 once, (3) the Wan transformer and UMT5 text encoder jointly, by flow matching on those
 latents, (4) export of a standard WanPipeline folder plus loss curves.
 Intermediate state lives in .cache/embedded/; rerunning a stage resumes it.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,8 @@ from tqdm import tqdm
 
 from models.embedded import FPS, FRAME_COUNTS, PIPELINE_DIR, SIZES
 from models.embedded.architecture import (
+    FLOW_SHIFT,
+    TRANSFORMER_PATCH,
     build_scheduler,
     build_text_encoder,
     build_tokenizer,
@@ -42,6 +44,9 @@ from models.embedded.world import ClipSpec, render, sample_spec
 
 SEED = 1234
 CAPTION_DROPOUT = 0.1
+# The shipped VAE's history (MODEL_CARD.md): these steps trained on clips under 4x and
+# then 1x temporal compression with learned temporal taps, before it became frame-wise.
+VAE_CLIP_STEPS = (500, 752)
 # Unknown words all map to <unk>; training on them as "unconditional" too keeps
 # classifier-free guidance sane for arbitrary negative prompts.
 JUNK_NEGATIVE = "blurry low quality distorted static ugly"
@@ -157,6 +162,23 @@ def size_path(size: str) -> Path:
 
 
 @torch.no_grad()
+def encode_framewise(vae: torch.nn.Module, clips: torch.Tensor) -> torch.Tensor:
+    """Encode each frame on its own (exact for this frame-wise VAE). Unlike vae.encode,
+    which only consumes 1 + 4k frames, this handles any length."""
+    batch, channels, frames, height, width = clips.shape
+    singles = clips.transpose(1, 2).reshape(batch * frames, channels, 1, height, width)
+    latents = vae.encode(singles).latent_dist.mode()
+    return latents.reshape(batch, frames, *latents.shape[1:2], *latents.shape[3:]).transpose(1, 2)
+
+
+def generated_frames(num_frames: int) -> int:
+    """Frames WanPipeline produces for a request of `num_frames`: it rounds to
+    n * scale_factor_temporal + 1, and this frame-wise VAE has scale 1. Training uses
+    the same lengths, so the transformer never samples a length it was not trained on."""
+    return num_frames + 1
+
+
+@torch.no_grad()
 def precompute_latents(clips_per_size: int, batch_size: int = 16) -> None:
     """Encode a fixed training set of the longest clips once per size."""
     vae = load_vae()
@@ -167,12 +189,15 @@ def precompute_latents(clips_per_size: int, batch_size: int = 16) -> None:
         width, height = parse_size(size)
         base_seed = 10_000_000 * (1 + size_index)
         specs = [
-            sample_spec(base_seed + index, width, height, max(FRAME_COUNTS), split="train")
-            for index in range(clips_per_size)
+            replace(spec, num_frames=generated_frames(spec.num_frames))
+            for spec in (
+                sample_spec(base_seed + index, width, height, max(FRAME_COUNTS), split="train")
+                for index in range(clips_per_size)
+            )
         ]
         chunks = []
         for offset in tqdm(range(0, len(specs), batch_size), desc=f"latents {size}", mininterval=15):
-            chunks.append(vae.encode(clips_to_tensor(specs[offset : offset + batch_size])).latent_dist.mode())
+            chunks.append(encode_framewise(vae, clips_to_tensor(specs[offset : offset + batch_size])))
         torch.save({"latents": torch.cat(chunks), "specs": [asdict(spec) for spec in specs]}, path)
 
 
@@ -191,9 +216,10 @@ def load_buckets() -> dict:
     for size in SIZES:
         stored = torch.load(size_path(size), weights_only=False)
         for num_frames in FRAME_COUNTS:
+            length = generated_frames(num_frames)
             buckets[(size, num_frames)] = {
-                "latents": stored["latents"][:, :, :num_frames].contiguous(),
-                "specs": [{**spec, "num_frames": num_frames} for spec in stored["specs"]],
+                "latents": stored["latents"][:, :, :length].contiguous(),
+                "specs": [{**spec, "num_frames": length} for spec in stored["specs"]],
             }
     return buckets
 
@@ -212,10 +238,20 @@ def training_caption(spec: ClipSpec, rng: random.Random) -> str:
 
 def tokens_per_clip(latents: torch.Tensor) -> int:
     _, _, frames, height, width = latents.shape
-    return frames * (height // 2) * (width // 2)  # patch size (1, 2, 2)
+    patch_frames, patch_height, patch_width = TRANSFORMER_PATCH
+    return frames // patch_frames * (height // patch_height) * (width // patch_width)
 
 
-def train_transformer(steps: int, tokens_per_batch: int = 6144) -> None:
+def sample_sigmas(count: int, generator: torch.Generator) -> torch.Tensor:
+    """Noise levels with the sampler's own density: uniform times shifted by FLOW_SHIFT,
+    as Wan is trained. Logit-normal times (few above 0.95) gave a model that denoised
+    well but, sampled from pure noise, could not commit to a layout: the sampler spends
+    a quarter of its steps above 0.9."""
+    uniform = torch.rand(count, generator=generator)
+    return FLOW_SHIFT * uniform / (1 + (FLOW_SHIFT - 1) * uniform)
+
+
+def train_transformer(steps: int, tokens_per_batch: int = 3072) -> None:
     """Flow matching; each batch comes from one (size, duration) bucket and holds about
     `tokens_per_batch` tokens, so short clips get larger batches at equal cost."""
     torch.manual_seed(SEED)
@@ -258,8 +294,7 @@ def train_transformer(steps: int, tokens_per_batch: int = 6144) -> None:
         clean = normalised[key][indices]
         prompts = [training_caption(specs[key][index], rng) for index in indices]
         noise = torch.randn(clean.shape, generator=generator)
-        # Logit-normal times concentrate training on mid noise levels, where layout is decided.
-        sigma = torch.sigmoid(torch.randn(batch_size, generator=generator)).view(-1, 1, 1, 1, 1)
+        sigma = sample_sigmas(batch_size, generator).view(-1, 1, 1, 1, 1)
         noisy = (1 - sigma) * clean + sigma * noise
         text, cross_attention.key_bias = encode_compact(tokenizer, networks["text_encoder"], prompts)
         prediction = networks["transformer"](
@@ -294,11 +329,15 @@ def plot_loss_curves(path: Path) -> None:
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     for axis, name, keys in ((axes[0], "vae", ("loss", "mse")), (axes[1], "transformer", ("loss",))):
         rows = LossLog(CACHE_DIR / f"{name}_log.jsonl").read()
+        if not rows:  # stage resumed from weights made elsewhere: nothing to plot
+            continue
         for key in keys:
             values = np.array([row[key] for row in rows])
             window = max(1, len(values) // 50)
             smooth = np.convolve(values, np.ones(window) / window, mode="valid")
             axis.plot(np.arange(len(smooth)) + window - 1, smooth, label=key)
+        if name == "vae":
+            axis.axvspan(*VAE_CLIP_STEPS, color="grey", alpha=0.2, label="clip steps, temporal configs")
         axis.set_yscale("log")
         axis.set_xlabel("step")
         axis.set_title(f"{name} (moving average)")
@@ -339,7 +378,7 @@ def main() -> None:
     parser.add_argument("--stage", choices=["all", "vae", "latents", "transformer", "export"], default="all")
     parser.add_argument("--vae-steps", type=int, default=1100)
     parser.add_argument("--clips-per-size", type=int, default=1024)
-    parser.add_argument("--transformer-steps", type=int, default=3000)
+    parser.add_argument("--transformer-steps", type=int, default=1800)
     # One thread: on a shared 2-core machine two OpenMP threads stall each other (5-8x slower).
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
