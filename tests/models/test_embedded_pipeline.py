@@ -7,8 +7,9 @@ import torch
 from diffusers import AutoencoderKLWan, DiffusionPipeline, WanPipeline, WanTransformer3DModel
 from transformers import UMT5EncoderModel
 
-from models.embedded import DEFAULT_GUIDANCE, DEFAULT_STEPS, FPS, PIPELINE_DIR
+from models.embedded import FPS, PIPELINE_DIR
 from models.embedded.analyzer import analyze_video, write_video
+from models.embedded.evaluate import generate
 from models.embedded.expander import expand
 from models.embedded.world import HELD_OUT
 
@@ -52,19 +53,8 @@ def analyses(pipeline, tmp_path_factory) -> dict:
     and analyse it; colour and direction tests read the same videos."""
     results = {}
     for prompt, width, height, num_frames, _, _ in CASES:
-        caption = expand(prompt)
-        assert caption is not None
-        frames = pipeline(
-            prompt=caption,
-            negative_prompt="",
-            height=height,
-            width=width,
-            num_frames=num_frames,
-            num_inference_steps=DEFAULT_STEPS,
-            guidance_scale=DEFAULT_GUIDANCE,
-            generator=torch.Generator().manual_seed(0),
-            output_type="np",
-        ).frames[0]
+        assert expand(prompt) is not None
+        frames = generate(pipeline, prompt, f"{width}x{height}", num_frames, seed=0)
         # WanPipeline rounds num_frames up to n * scale_factor_temporal + 1; this
         # frame-wise VAE has scale 1, so the video has one frame more than requested.
         assert frames.shape == (num_frames + 1, height, width, 3)
