@@ -159,8 +159,9 @@ class RecordStore:
         )
         return VideoStatus(result.decode()) if result else None
 
-    def set_progress(self, video_id: str, progress: int) -> None:
-        self._progress(keys=[record_key(video_id)], args=[int(progress)])
+    def set_progress(self, video_id: str, progress: int) -> bool:
+        """Raise the progress; False when the video is no longer in progress (cancelled, gone)."""
+        return bool(self._progress(keys=[record_key(video_id)], args=[int(progress)]))
 
     def update(self, video_id: str, fields: dict) -> None:
         """Unconditional write of non-status fields (timings, expansion results)."""

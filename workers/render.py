@@ -125,13 +125,13 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
     timings["load"] = load_seconds
 
     def on_step(done: int, total: int) -> None:
-        # One small read per step: cancellation lands at the next step, not after the video.
+        # One round trip per step reports progress and learns of a cancel: it lands at the next
+        # step, not after the video.
         try:
-            status = ctx.store.status(video_id)
-            ctx.store.set_progress(video_id, done * DENOISE_PROGRESS_SHARE // total)
+            still_running = ctx.store.set_progress(video_id, done * DENOISE_PROGRESS_SHARE // total)
         except RedisError:
             return  # Redis is restarting: keep sampling, the finish waits for it to come back
-        if status != VideoStatus.IN_PROGRESS:
+        if not still_running:
             raise RenderCancelled(video_id)
 
     params = {
