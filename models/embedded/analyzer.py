@@ -122,13 +122,11 @@ def analyze_frames(frames: np.ndarray) -> Analysis:
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: int) -> None:
-    """Encode frames as H.264 yuv420p, the format the server hands to users."""
-    import imageio.v2 as imageio
+    """Encode frames exactly as the server does for users (H.264, yuv420p)."""
+    from workers.encode import to_uint8, write_mp4
 
     frames = np.asarray(frames)
-    if frames.dtype != np.uint8:
-        frames = np.clip(np.round(frames * 255.0), 0, 255).astype(np.uint8)
-    imageio.mimwrite(path, list(frames), fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=16)
+    write_mp4(frames if frames.dtype == np.uint8 else to_uint8(frames), fps, Path(path))
 
 
 def read_video(path: str | Path) -> np.ndarray:
