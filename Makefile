@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 # and pip never pulls a multi-GB CUDA build onto a laptop.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: install run test bench clean
+.PHONY: install run lint format test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,16 @@ install: $(VENV)/.installed
 run: install
 	$(VENV)/bin/t2v demo
 
-test: install
+# Style first: a lint or format failure fails the suite before any test runs.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
 	$(PY) -m pytest -q
 
 bench: install

@@ -90,7 +90,9 @@ ERROR_RESPONSES: dict[int | str, dict] = {
 CONTENT_RESPONSE: dict[int | str, dict] = {
     200: {
         "description": "The file (Range requests are honoured)",
-        "content": {variant.media_type: {"schema": {"type": "string", "format": "binary"}} for variant in VARIANTS.values()},
+        "content": {
+            variant.media_type: {"schema": {"type": "string", "format": "binary"}} for variant in VARIANTS.values()
+        },
     }
 }
 

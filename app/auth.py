@@ -22,6 +22,7 @@ from redis import Redis
 
 from app.errors import Unauthorized
 
+
 KEY_PREFIX = "t2v"
 ACTIVE_KEYS = "t2v:apikeys:active"
 # The owner of every video made while no API key exists; no key can belong to it, so videos made

@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 
 from app.errors import InvalidRequest
 
+
 BRACKETED = re.compile(r"^([^\[\]]+)\[([^\[\]]*)\]$")
 
 

@@ -22,6 +22,9 @@ def generate_sample(base_url: str, prompt: str, out_dir: Path) -> Path:
     extra = video.model_extra or {}
     print(f"video:         {target}", flush=True)
     print(f"contact sheet: {sheet}", flush=True)
-    print(f"model {video.model}, {video.size}, {extra.get('num_frames')} frames at {extra.get('fps')} fps, "
-          f"seed {extra.get('seed')}, timings {extra.get('timings')}", flush=True)
+    print(
+        f"model {video.model}, {video.size}, {extra.get('num_frames')} frames at {extra.get('fps')} fps, "
+        f"seed {extra.get('seed')}, timings {extra.get('timings')}",
+        flush=True,
+    )
     return target

@@ -37,9 +37,7 @@ def _catalog(request: Request) -> Catalog:
 _bearer = HTTPBearer(auto_error=False, description="An API key made with `t2v keys create`")
 
 
-def _owner(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str:
+def _owner(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     """The caller's tenant (401 without a valid key once keys exist), counted against its rate.
 
     Every video belongs to an owner; without API keys all callers share one and have no limits.

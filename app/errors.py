@@ -1,14 +1,14 @@
 """API errors, each mapped to an HTTP status and OpenAI's error envelope.
 
-    ApiError                      base: status, type, code, param
-    ├── InvalidRequest            400 invalid_request_error: a value the model can't take
-    ├── Unauthorized              401 invalid_request_error: missing, unknown or revoked API key
-    ├── NotFound                  404 invalid_request_error: unknown (or someone else's) id
-    ├── Conflict                  409 invalid_request_error: e.g. content not ready yet
-    ├── Gone                      410 invalid_request_error: content expired
-    ├── PayloadTooLarge           413 invalid_request_error: body over T2V_MAX_BODY_BYTES
-    ├── RateLimited               429 rate_limit_exceeded: a tenant limit (sends retry-after)
-    └── ServiceUnavailable        503 server_error: Redis unreachable (sends retry-after)
+ApiError                      base: status, type, code, param
+├── InvalidRequest            400 invalid_request_error: a value the model can't take
+├── Unauthorized              401 invalid_request_error: missing, unknown or revoked API key
+├── NotFound                  404 invalid_request_error: unknown (or someone else's) id
+├── Conflict                  409 invalid_request_error: e.g. content not ready yet
+├── Gone                      410 invalid_request_error: content expired
+├── PayloadTooLarge           413 invalid_request_error: body over T2V_MAX_BODY_BYTES
+├── RateLimited               429 rate_limit_exceeded: a tenant limit (sends retry-after)
+└── ServiceUnavailable        503 server_error: Redis unreachable (sends retry-after)
 """
 
 from fastapi import FastAPI, Request

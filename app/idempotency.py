@@ -18,6 +18,7 @@ from redis import Redis
 
 from app.errors import Conflict
 
+
 HEADER = "Idempotency-Key"
 # Enforced where the header is declared (app/routes/videos.py); the stored key is a hash anyway.
 MAX_KEY_CHARS = 255

@@ -16,6 +16,7 @@ from redis import Redis
 from app.errors import RateLimited
 from app.records import RecordStore
 
+
 WINDOW_S = 60
 # One atomic command per request; the expiry (two windows, so clock skew between replicas can't
 # count into a key that is already gone) is set once, by the window's first request.

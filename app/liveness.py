@@ -9,6 +9,7 @@ import json
 
 from redis import Redis
 
+
 WORKERS_SET = "t2v:workers"
 
 

@@ -50,7 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components["CreateVideoRequest"] = CreateVideoRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            components["CreateVideoRequest"] = CreateVideoRequest.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
             app.openapi_schema = add_links_and_drop_422(schema)
         return app.openapi_schema
 

@@ -7,6 +7,7 @@ incremented atomically by whoever observes a value.
 from redis import Redis
 from redis.client import Pipeline
 
+
 PHASE_SECONDS = "t2v:metrics:hist:phase_seconds"
 STEP_SECONDS = "t2v:metrics:hist:step_seconds"
 

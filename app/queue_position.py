@@ -23,7 +23,7 @@ def add_queue_positions(redis: Redis, records: list[dict]) -> list[dict]:
             job_id, queue_name = current_job(record)
             pipe.lpos(Queue.redis_queue_namespace_prefix + queue_name, job_id)
         indexes = pipe.execute()
-    for record, index in zip(queued, indexes):
+    for record, index in zip(queued, indexes, strict=False):
         # RQ pushes on the right and workers pop from the left.
         record["queue_position"] = None if index is None else index + 1
     return records

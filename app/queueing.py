@@ -5,6 +5,7 @@ from redis.client import Pipeline
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+
 RENDER_JOB = "workers.render.render_video"
 EXPAND_JOB = "workers.expand.expand_prompt"
 EXPAND_QUEUE = "expand"
@@ -27,8 +28,15 @@ def render_job_id(video_id: str, attempt: int) -> str:
 
 
 def _enqueue(
-    redis: Redis, queue_name: str, job_name: str, job_id: str, video_id: str, description: str,
-    timeout_s: int, result_ttl_s: int, pipe: Pipeline | None,
+    redis: Redis,
+    queue_name: str,
+    job_name: str,
+    job_id: str,
+    video_id: str,
+    description: str,
+    timeout_s: int,
+    result_ttl_s: int,
+    pipe: Pipeline | None,
 ):
     data = Queue.prepare_data(
         job_name,
@@ -46,8 +54,15 @@ def enqueue_render(redis: Redis, record: dict, *, timeout_s: int, result_ttl_s: 
     """Queue one render of `record`; the job id names the attempt so retries are distinct jobs."""
     job_id = render_job_id(record["id"], record.get("enqueues", 0))
     return _enqueue(
-        redis, render_queue_name(record["model"]), RENDER_JOB, job_id, record["id"], f"render {record['id']}",
-        timeout_s, result_ttl_s, pipe,
+        redis,
+        render_queue_name(record["model"]),
+        RENDER_JOB,
+        job_id,
+        record["id"],
+        f"render {record['id']}",
+        timeout_s,
+        result_ttl_s,
+        pipe,
     )
 
 
@@ -67,6 +82,13 @@ def enqueue_expand(redis: Redis, record: dict, *, timeout_s: int, result_ttl_s: 
     """Queue the prompt expansion of `record`; that job queues the render when it is done."""
     job_id = expand_job_id(record["id"], record.get("enqueues", 0))
     return _enqueue(
-        redis, EXPAND_QUEUE, EXPAND_JOB, job_id, record["id"], f"expand the prompt of {record['id']}",
-        timeout_s, result_ttl_s, pipe,
+        redis,
+        EXPAND_QUEUE,
+        EXPAND_JOB,
+        job_id,
+        record["id"],
+        f"expand the prompt of {record['id']}",
+        timeout_s,
+        result_ttl_s,
+        pipe,
     )

@@ -19,6 +19,7 @@ from redis.client import Pipeline
 
 from app.status import ACTIVE, TERMINAL, VideoStatus
 
+
 VIDEO_ID_RE = re.compile(r"^video_[0-9a-f]{32}$")
 ACTIVE_SET = "t2v:videos:active"
 # Videos by final status, counted where the terminal transition happens (for /metrics).

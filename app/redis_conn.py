@@ -4,6 +4,7 @@ from redis import Redis
 
 from app.settings import Settings
 
+
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
 

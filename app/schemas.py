@@ -2,6 +2,7 @@
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+
 # OpenAI's Video fields, in its order; every one is always present (null when unset).
 OPENAI_VIDEO_FIELDS = (
     "id",

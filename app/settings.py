@@ -98,9 +98,7 @@ class Settings(BaseSettings):
     # --- prompt expansion (an OpenAI-compatible chat model rewrites prompts into captions) ---
     # The endpoint and key; the openai client's own OPENAI_* variables apply when these are unset.
     # Either one being set means an LLM is configured (a key alone means OpenAI's own endpoint).
-    llm_base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("T2V_LLM_BASE_URL", "OPENAI_BASE_URL")
-    )
+    llm_base_url: str | None = Field(default=None, validation_alias=AliasChoices("T2V_LLM_BASE_URL", "OPENAI_BASE_URL"))
     llm_api_key: str | None = Field(default=None, validation_alias=AliasChoices("T2V_LLM_API_KEY", "OPENAI_API_KEY"))
     llm_model: str = "gpt-4o-mini"
     # Seconds one chat completion may take; each retry gets as long again.

@@ -14,6 +14,7 @@ from app.settings import Settings
 from models.catalog import Catalog, CatalogEntry
 from models.families import FamilySpec
 
+
 SIZE_RE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 DEFAULT_SECONDS = "4"
 

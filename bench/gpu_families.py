@@ -36,6 +36,7 @@ from models.loader import LoadedModel, ModelLoadError, apply_options, check_opti
 from models.tokenizer import build_word_tokenizer
 from workers.runtime import sample
 
+
 PROMPT = "a red fox runs through fresh snow in a pine forest at sunrise, low tracking shot"
 WORDS = PROMPT.replace(",", "").split()
 

@@ -20,14 +20,21 @@ from pathlib import Path
 import httpx
 from redis import Redis
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from models.catalog import load_catalog  # noqa: E402
-from tests.support import base_env, start_api, start_worker  # noqa: E402
+from app.embedded_redis import EmbeddedRedis, free_port
+from app.settings import Settings
+from models.catalog import load_catalog
+from tests.support import base_env, start_api, start_worker
 
-PROMPTS = ["a red square moving right", "a blue circle going up", "a green triangle moving left", "a yellow circle going down"]
+
+PROMPTS = [
+    "a red square moving right",
+    "a blue circle going up",
+    "a green triangle moving left",
+    "a yellow circle going down",
+]
 
 
 def requests_for(n: int) -> list[dict]:
@@ -127,7 +134,7 @@ def post_latency(base: str, model: str, clients: int, per_client: int) -> list[f
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -144,8 +151,15 @@ def main() -> None:
     catalog = args.catalog or Path(__file__).resolve().parents[1] / "models" / "catalog.toml"
     # Production heartbeat and sweep cadence (the test defaults are fast on purpose).
     env = base_env(
-        redis_server.url, work / "data", catalog, T2V_DEFAULT_MODEL=args.model, T2V_POLL_AFTER_MS="100",
-        T2V_WORKER_HEARTBEAT_S="2", T2V_WORKER_TTL_S="10", T2V_SWEEP_INTERVAL_S="5", T2V_SWEEP_GRACE_S="5",
+        redis_server.url,
+        work / "data",
+        catalog,
+        T2V_DEFAULT_MODEL=args.model,
+        T2V_POLL_AFTER_MS="100",
+        T2V_WORKER_HEARTBEAT_S="2",
+        T2V_WORKER_TTL_S="10",
+        T2V_SWEEP_INTERVAL_S="5",
+        T2V_SWEEP_GRACE_S="5",
     )
     env.pop("OMP_NUM_THREADS")  # both sides use torch's default thread count
     api, base = start_api(env, free_port(), work)

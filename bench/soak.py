@@ -20,10 +20,12 @@ from pathlib import Path
 import httpx
 from redis import Redis
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from tests.support import Service, base_env, start_api, start_worker  # noqa: E402
+from app.embedded_redis import EmbeddedRedis, free_port
+from tests.support import Service, base_env, start_api, start_worker
+
 
 TERMINAL = {"completed", "failed", "cancelled"}
 TEST_CATALOG = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "catalog.toml"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from models.catalog import CatalogEntry
 
+
 # catalog `cache.kind` -> (config class in diffusers.hooks, its threshold argument or None)
 CACHE_CONFIGS: dict[str, tuple[str, str | None]] = {
     "first_block": ("FirstBlockCacheConfig", "threshold"),

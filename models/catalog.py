@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from models.families import FamilySpec, get_family
 
+
 SHIPPED_CATALOG = Path(__file__).with_name("catalog.toml")
 
 
@@ -162,5 +163,5 @@ def load_catalog(path: Path | None = None) -> Catalog:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
             raise CatalogError(f"catalog {source}: model {name!r}: {problems}") from None
     if not entries:
-        raise CatalogError(f"catalog {source} names no models (expected [models.\"name\"] tables)")
+        raise CatalogError(f'catalog {source} names no models (expected [models."name"] tables)')
     return Catalog(entries, source)

@@ -16,6 +16,7 @@ from models.accelerators import OptionError, build_cache_config, check_attention
 from models.catalog import CatalogEntry
 from models.tiny import build_tiny_pipeline
 
+
 BUILTIN_PREFIX = "builtin:"
 # `builtin:<name>` pipelines that ship as folders in this repository (the rest are built in code).
 SHIPPED_PIPELINES = {"embedded": embedded.PIPELINE_DIR}
@@ -134,7 +135,7 @@ def load_model(entry: CatalogEntry, data_dir: Path) -> LoadedModel:
     path = resolve_path(entry, data_dir)
     try:
         pipe = DiffusionPipeline.from_pretrained(path, dtype=dtype)
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError) as exc:
         raise ModelLoadError(f"model {entry.name!r}: cannot load pipeline from {path!r}: {exc}") from exc
     expected = entry.spec.pipeline_class
     if type(pipe).__name__ != expected:

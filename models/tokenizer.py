@@ -10,6 +10,7 @@ from tokenizers import Tokenizer, normalizers, pre_tokenizers
 from tokenizers.models import WordLevel
 from transformers import PreTrainedTokenizerFast
 
+
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")
 
 

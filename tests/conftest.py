@@ -14,6 +14,7 @@ from redis import Redis
 from app.embedded_redis import EmbeddedRedis, free_port
 from tests.support import base_env, start_api, start_worker
 
+
 FIXTURES = Path(__file__).parent / "fixtures"
 TEST_CATALOG = FIXTURES / "catalog.toml"
 

@@ -16,6 +16,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+
 MODES = ("good", "slow", "error_500", "rate_limited", "garbage", "reply")
 
 

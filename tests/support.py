@@ -39,7 +39,7 @@ class Service:
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path, memory_limit_bytes: int | None = None):
         self.args = args
         self.log_path = log_path
-        self.log = open(log_path, "ab")
+        self.log = open(log_path, "ab")  # noqa: SIM115 (lives as long as the process)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", *args],
             cwd=ROOT,

@@ -16,6 +16,7 @@ from redis import Redis
 from app.embedded_redis import EmbeddedRedis, free_port
 from tests.support import ROOT, base_env, start_api
 
+
 TEST_CATALOG = Path(__file__).parent / "fixtures" / "catalog.toml"
 
 

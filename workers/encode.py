@@ -7,6 +7,7 @@ import imageio_ffmpeg
 import numpy as np
 from PIL import Image
 
+
 SPRITE_FRAMES = 12
 SPRITE_COLUMNS = 4
 

@@ -23,6 +23,7 @@ from app.settings import Settings
 from app.status import VideoStatus
 from workers.context import current
 
+
 log = logging.getLogger(__name__)
 
 

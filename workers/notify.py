@@ -13,6 +13,7 @@ from app.webhooks.deliveries import DELIVERED, DISABLED, FAILED, REFUSED, Delive
 from app.webhooks.sender import Outcome, send
 from workers.context import current
 
+
 log = logging.getLogger(__name__)
 
 # Each scheduled delay is stretched or shrunk by up to this fraction, so receivers coming back

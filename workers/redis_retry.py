@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from redis.exceptions import ConnectionError, TimeoutError
 
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 

@@ -24,6 +24,7 @@ from workers.encode import EncodeError, write_outputs
 from workers.redis_retry import until_redis_answers
 from workers.runtime import RenderCancelled, sample
 
+
 log = logging.getLogger(__name__)
 
 # Denoising fills progress up to here; decode, encode and storing take the rest.

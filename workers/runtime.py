@@ -1,6 +1,7 @@
 """Pipelines resident in this worker process, and one sampler run with per-step reporting."""
 
 import gc
+import itertools
 import logging
 import time
 from collections import OrderedDict
@@ -188,5 +189,5 @@ def sample(
         denoise_seconds=last_step - started,
         # Everything after the last step: VAE decode and post-processing.
         decode_seconds=finished - last_step,
-        step_seconds=[b - a for a, b in zip(boundaries, boundaries[1:], strict=False)],
+        step_seconds=[b - a for a, b in itertools.pairwise(boundaries)],
     )

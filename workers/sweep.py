@@ -23,6 +23,7 @@ from app.settings import Settings
 from app.status import VideoStatus
 from app.webhooks.events import VIDEO_FAILED, emit
 
+
 log = logging.getLogger(__name__)
 SWEEP_LOCK = "t2v:sweep:lock"
 
@@ -113,7 +114,9 @@ def sweep(context, holder: str) -> SweepReport | None:
             owner = workers.get(record.get("worker") or "")
             if owner is None:
                 why = "its worker stopped"
-            elif owner.get("current_video") != video_id and now - record.get("started_at", now) > settings.sweep_grace_s:
+            elif (
+                owner.get("current_video") != video_id and now - record.get("started_at", now) > settings.sweep_grace_s
+            ):
                 # Alive but busy elsewhere: the finish of this render was lost (e.g. Redis restarted).
                 why = "its worker moved on without finishing it"
             else:

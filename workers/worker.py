@@ -28,6 +28,7 @@ from models.catalog import load_catalog
 from workers.context import WorkerContext, set_context
 from workers.sweep import sweep
 
+
 log = logging.getLogger(__name__)
 
 

@@ -9,6 +9,7 @@ import hashlib
 
 from redis import Redis
 
+
 PREFIX = "t2v:expansion"
 
 

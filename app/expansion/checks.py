@@ -9,6 +9,7 @@ import json
 import math
 import re
 
+
 # The first words of a refusal, as chat models phrase them.
 _REFUSAL = re.compile(
     r"^\W*(i'?m sorry|i am sorry|sorry\b|i apologi[sz]e|unfortunately\b|as an ai\b|"
@@ -22,9 +23,63 @@ _QUOTED = re.compile(r"\"([^\"]{2,})\"|“([^”]{2,})”")
 _WORD = re.compile(r"[a-z0-9]+")
 # Words that carry no subject or motion; what remains must mostly survive the rewrite.
 _FILLER = frozenset(
-    """a an the and or but of in on at to from with without into onto over under by for as is are
-    was were be been being it its this that these those there here very some any all each
-    video clip scene shot make create show showing generate please render film image picture""".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "from",
+        "with",
+        "without",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "by",
+        "for",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "very",
+        "some",
+        "any",
+        "all",
+        "each",
+        "video",
+        "clip",
+        "scene",
+        "shot",
+        "make",
+        "create",
+        "show",
+        "showing",
+        "generate",
+        "please",
+        "render",
+        "film",
+        "image",
+        "picture",
+    ]
 )
 _NUMBERS = {
     "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",

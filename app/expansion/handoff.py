@@ -21,6 +21,7 @@ from app.records import record_key
 from app.settings import Settings
 from app.status import VideoStatus
 
+
 log = logging.getLogger(__name__)
 LOST_OUTCOME = "fallback: expand_lost"
 
@@ -64,6 +65,7 @@ def _queue_render(redis: Redis, pipe: Pipeline, record: dict, fields: dict, sett
 
 def hand_off_to_render(redis: Redis, video_id: str, fields: dict, settings: Settings) -> bool:
     """Write `fields` (revised_prompt, prompt_expansion, ...) and queue the render; False if too late."""
+
     def write(pipe: Pipeline, record: dict) -> str:
         return _queue_render(redis, pipe, record, fields, settings)
 

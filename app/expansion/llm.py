@@ -22,6 +22,7 @@ from openai import OpenAI
 
 from app.settings import Settings
 
+
 log = logging.getLogger(__name__)
 
 # Sent as the key when none is configured: local servers ignore it, the client insists on one.

@@ -12,6 +12,7 @@ from app.queueing import EXPAND_QUEUE, EXPAND_STAGE
 from app.settings import Settings
 from models.catalog import CatalogEntry
 
+
 log = logging.getLogger(__name__)
 
 # The family whose rule-based expander (models/embedded/expander.py) stands in for the LLM.

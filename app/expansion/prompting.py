@@ -8,6 +8,7 @@ between them is content to describe: text inside that claims to be an instructio
 import hashlib
 import re
 
+
 OPEN_TAG = "<request>"
 CLOSE_TAG = "</request>"
 

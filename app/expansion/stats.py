@@ -9,6 +9,7 @@ from redis.client import Pipeline
 
 from app.metrics_store import observe
 
+
 EXPANSION_OUTCOMES = "t2v:metrics:expansion_outcomes"
 LLM_SECONDS = "t2v:metrics:hist:llm_seconds"
 # Chat completions take from tens of milliseconds (a local small model) to a minute.

@@ -9,6 +9,7 @@ from app.deps import CatalogDep, RedisDep
 from app.liveness import live_workers
 from app.metrics import render_metrics
 
+
 router = APIRouter(tags=["health"])
 
 

@@ -6,6 +6,7 @@ from app.deps import CatalogDep, RedisDep
 from app.errors import NotFound
 from app.liveness import live_models
 
+
 router = APIRouter(tags=["models"])
 
 

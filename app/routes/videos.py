@@ -31,6 +31,7 @@ from app.validation import resolve_request
 from app.webhooks.subscriptions import subscription_fields
 from models.catalog import Catalog
 
+
 router = APIRouter(tags=["videos"])
 
 _CREATE_BODY_SCHEMA = {"$ref": "#/components/schemas/CreateVideoRequest"}
@@ -93,9 +94,7 @@ def _once(
     return JSONResponse(response, headers={"idempotent-replayed": "true"} if replayed else {})
 
 
-@router.post(
-    "/videos", openapi_extra=_CREATE_OPENAPI, summary="Create a video", responses={200: {"model": Video}}
-)
+@router.post("/videos", openapi_extra=_CREATE_OPENAPI, summary="Create a video", responses={200: {"model": Video}})
 def create_video(
     body: Annotated[dict, Depends(read_body)],
     settings: SettingsDep,

@@ -11,6 +11,7 @@ from app.routes.videos import _owned
 from app.webhooks.deliveries import DeliveryStore
 from app.webhooks.events import FROM_SETTINGS
 
+
 router = APIRouter(tags=["webhooks"])
 
 

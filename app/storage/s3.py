@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from app.records import is_video_id
 from app.storage.base import VARIANTS, Storage, object_name
 
+
 # Streamed responses read the object in pieces of this size: big enough to keep the socket busy,
 # small enough that many concurrent downloads stay cheap in memory.
 STREAM_CHUNK_BYTES = 1024 * 1024

@@ -27,6 +27,7 @@ from rq.registry import ScheduledJobRegistry
 
 from app.queueing import queue
 
+
 NOTIFY_QUEUE = "notify"
 NOTIFY_JOB = "workers.notify.deliver_webhook"
 # Long enough to read what happened after the last retry of the default schedule (~3 days).

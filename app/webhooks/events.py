@@ -18,6 +18,7 @@ from app.settings import Settings, get_settings
 from app.webhooks.config import WebhookConfig
 from app.webhooks.deliveries import PENDING, DeliveryStore
 
+
 log = logging.getLogger(__name__)
 
 VIDEO_QUEUED = "video.queued"

@@ -24,6 +24,7 @@ from app.webhooks.config import WebhookConfig
 from app.webhooks.signing import signature_headers
 from app.webhooks.url_safety import Resolver, Target, UnresolvableHost, UnsafeUrl, check_url, system_resolver
 
+
 USER_AGENT = "t2v-webhooks/1"
 # A retry-after further out than this is capped: the receiver still gets its later attempts.
 MAX_RETRY_AFTER_S = 24 * 3600

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
+
 SECRET_PREFIX = "whsec_"
 # The Standard Webhooks spec asks for secrets of 24 to 64 random bytes.
 MIN_SECRET_BYTES = 24

@@ -6,6 +6,7 @@ Plain data only here: the API process reads these without importing torch.
 
 from pathlib import Path
 
+
 PIPELINE_DIR = Path(__file__).resolve().parent / "pipeline"
 # Trained sizes as "WxH"; the first is the default.
 SIZES = ["64x64", "96x64"]

@@ -15,6 +15,7 @@ import numpy as np
 
 from models.embedded.world import COLOURS, DIRECTIONS
 
+
 # Below this many pixels of travel over the clip the object counts as static.
 MIN_TRAVEL_PIXELS = 3.0
 MIN_OBJECT_PIXELS = 6

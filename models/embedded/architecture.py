@@ -10,6 +10,7 @@ from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
 
 from models.embedded.captions import vocabulary
 
+
 LATENT_CHANNELS = 16
 TEXT_WIDTH = 64
 # WanPipeline pads prompt embeddings with zeros to this length; training does the same

@@ -13,6 +13,7 @@ import re
 
 from models.embedded.world import BACKGROUNDS, COLOURS, OBJECT_SIZES, SHAPES, SPEEDS, ClipSpec
 
+
 DIRECTION_PHRASES = {
     "left": "to the left",
     "right": "to the right",
@@ -32,9 +33,7 @@ TEMPLATES = (
 )
 
 
-def caption(
-    colour: str, shape: str, direction: str, speed: str, size: str, background: str, template: int = 0
-) -> str:
+def caption(colour: str, shape: str, direction: str, speed: str, size: str, background: str, template: int = 0) -> str:
     return TEMPLATES[template].format(
         colour=colour,
         shape=shape,

@@ -26,6 +26,7 @@ from models.embedded.analyzer import analyze_frames, analyze_video, write_video
 from models.embedded.expander import expand
 from models.embedded.world import COLOURS, DIRECTIONS, HELD_OUT, SHAPES, render, sample_spec
 
+
 SHORT_DIRECTION = {
     "left": "moving left", "right": "going right", "up": "going up", "down": "heading down",
     "up-left": "drifting up-left", "up-right": "moving to the upper right",
@@ -37,9 +38,7 @@ SHAPE_SYNONYMS = {"circle": ["circle", "ball"], "square": ["square", "box"], "tr
 def evaluation_cases(per_split: int, seed: int = 0) -> list[dict]:
     """Deterministic short prompts; held-out ones cycle through every held-out combo."""
     rng = random.Random(seed)
-    seen = [
-        (c, s, d) for c in COLOURS for s in SHAPES for d in DIRECTIONS if (c, s, d) not in HELD_OUT
-    ]
+    seen = [(c, s, d) for c in COLOURS for s in SHAPES for d in DIRECTIONS if (c, s, d) not in HELD_OUT]
     rng.shuffle(seen)
     held_out = sorted(HELD_OUT)
     cases = []

@@ -12,6 +12,7 @@ import re
 
 from models.embedded.captions import caption
 
+
 COLOUR_WORDS = {
     "red": "red", "crimson": "red", "scarlet": "red",
     "green": "green", "lime": "green", "emerald": "green",
@@ -77,7 +78,7 @@ def _background(words: list[str]) -> tuple[str, set[int]]:
     return DEFAULTS["background"], set()
 
 
-def _single(words: list[str], table: dict[str, str]) -> str | None | bool:
+def _single(words: list[str], table: dict[str, str]) -> str | bool | None:
     """The one value the words name from `table`; None if none, False if conflicting."""
     found = {table[word] for word in words if word in table}
     if len(found) > 1:

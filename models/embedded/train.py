@@ -42,6 +42,7 @@ from models.embedded.training_utils import (
 )
 from models.embedded.world import ClipSpec, render, sample_spec
 
+
 SEED = 1234
 CAPTION_DROPOUT = 0.1
 # The shipped VAE's history (MODEL_CARD.md): these steps trained on clips under 4x and

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+
 CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "embedded"
 CHECKPOINT_EVERY_SECONDS = 180
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+
 # Saturated, well separated hues so that colour remains identifiable after a
 # lossy VAE and an H.264 round trip.
 COLOURS: dict[str, tuple[int, int, int]] = {

@@ -3,4 +3,5 @@
 from models.families.base import FamilySpec, FrameRule
 from models.families.registry import FAMILIES, get_family
 
+
 __all__ = ["FAMILIES", "FamilySpec", "FrameRule", "get_family"]

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from models.families.base import FamilySpec, FrameRule
 
+
 COGVIDEOX = FamilySpec(
     name="cogvideox",
     pipeline_class="CogVideoXPipeline",

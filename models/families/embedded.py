@@ -4,6 +4,7 @@ and lengths. Its numbers come from `models.embedded` so training and serving can
 from models import embedded
 from models.families.base import FamilySpec, FrameRule
 
+
 _CAPTION_STYLE = embedded.PIPELINE_DIR.parent / "caption_style.md"
 
 EMBEDDED = FamilySpec(

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from models.families.base import FamilySpec, FrameRule
 
+
 HUNYUAN = FamilySpec(
     name="hunyuan",
     pipeline_class="HunyuanVideoPipeline",

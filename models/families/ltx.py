@@ -4,6 +4,7 @@ from pathlib import Path
 
 from models.families.base import FamilySpec, FrameRule
 
+
 LTX = FamilySpec(
     name="ltx",
     pipeline_class="LTXPipeline",

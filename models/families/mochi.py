@@ -4,6 +4,7 @@ from pathlib import Path
 
 from models.families.base import FamilySpec, FrameRule
 
+
 MOCHI = FamilySpec(
     name="mochi",
     pipeline_class="MochiPipeline",

@@ -8,6 +8,7 @@ from models.families.ltx import LTX
 from models.families.mochi import MOCHI
 from models.families.wan import WAN
 
+
 FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in (WAN, LTX, COGVIDEOX, HUNYUAN, MOCHI, EMBEDDED)}
 
 

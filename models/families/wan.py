@@ -4,6 +4,7 @@ from pathlib import Path
 
 from models.families.base import FamilySpec, FrameRule
 
+
 WAN = FamilySpec(
     name="wan",
     pipeline_class="WanPipeline",

@@ -2,4 +2,5 @@
 
 from models.tiny.registry import BUILDERS, build_tiny_pipeline
 
+
 __all__ = ["BUILDERS", "build_tiny_pipeline"]

@@ -3,6 +3,7 @@
 import importlib
 from pathlib import Path
 
+
 # name -> module with a `build(seed) -> DiffusionPipeline` function
 BUILDERS: dict[str, str] = {
     "tiny-wan": "models.tiny.wan",

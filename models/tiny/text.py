@@ -4,7 +4,30 @@ from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel, UMT5
 
 from models.tokenizer import build_word_tokenizer
 
-WORDS = "a an the red green blue yellow white black cat dog bird car ball circle square moving left right up down".split()
+
+WORDS = [
+    "a",
+    "an",
+    "the",
+    "red",
+    "green",
+    "blue",
+    "yellow",
+    "white",
+    "black",
+    "cat",
+    "dog",
+    "bird",
+    "car",
+    "ball",
+    "circle",
+    "square",
+    "moving",
+    "left",
+    "right",
+    "up",
+    "down",
+]
 
 
 def tiny_tokenizer(model_max_length: int) -> PreTrainedTokenizerFast:

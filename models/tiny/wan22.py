@@ -6,6 +6,7 @@ from diffusers import WanPipeline, WanTransformer3DModel
 
 from models.tiny import wan
 
+
 # The published A14B's switch point: the first 12.5% of the noise range goes to the second expert.
 BOUNDARY_RATIO = 0.875
 

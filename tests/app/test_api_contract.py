@@ -6,6 +6,7 @@ import pytest
 from app.embedded_redis import free_port
 from tests.support import base_env, start_api
 
+
 BAD_REQUESTS = [
     ({"prompt": "x", "size": "100x64"}, "size", "multiples of 16"),
     ({"prompt": "x", "size": "huge"}, "size", "WIDTHxHEIGHT"),
@@ -45,7 +46,7 @@ def test_malformed_multipart_and_wrong_content_type(api_url, redis):
     before = _queued_everywhere(redis)
     broken = httpx.post(
         f"{api_url}/v1/videos",
-        content=b"--XYZ\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nunterminated",
+        content=b'--XYZ\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nunterminated',
         headers={"content-type": "multipart/form-data; boundary=XYZ"},
     )
     assert broken.status_code == 400 and broken.json()["error"]["type"] == "invalid_request_error"

@@ -10,6 +10,7 @@ from openai import OpenAI
 
 from tests.tenants import new_key, private_api, t2v
 
+
 MODEL = "tiny-auth"
 KEY_RE = re.compile(r"^t2v_[0-9a-f]{16}_[A-Za-z0-9_-]{40,}$")
 MISSING_ID = "video_" + "f" * 32

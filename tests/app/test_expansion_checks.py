@@ -4,6 +4,7 @@ import pytest
 
 from app.expansion.checks import Rejected, check_caption
 
+
 PROMPT = 'two corgis running on a beach holding a sign that says "HELLO"'
 CAPTION = (
     'Two fluffy corgis run side by side along a sunlit beach, one holding a small wooden sign that reads "HELLO". '

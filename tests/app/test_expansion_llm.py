@@ -8,6 +8,7 @@ from app.expansion.llm import LLMFailure, complete
 from app.settings import Settings
 from tests.llm_server import FakeLLM
 
+
 USER = "<request>\na red fox jumping over a log\n</request>"
 
 

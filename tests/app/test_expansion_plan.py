@@ -10,6 +10,7 @@ from app.queueing import EXPAND_STAGE
 from app.settings import Settings
 from models.catalog import CatalogEntry
 
+
 WAN = CatalogEntry(name="some-wan", family="wan", path="builtin:tiny-wan")
 EMBEDDED = CatalogEntry(name="some-embedded", family="embedded", path="builtin:embedded")
 

@@ -12,6 +12,7 @@ from openai import OpenAI
 
 from tests.tenants import new_key, private_api
 
+
 MODEL = "tiny-limits"
 PER_MINUTE = 25
 MAX_ACTIVE = 3
@@ -89,7 +90,10 @@ def test_queued_videos_report_their_place_in_the_queue(api, key):
     moved = api.get(f"/v1/videos/{second['id']}", key).json()
     assert moved["queue_position"] == second["queue_position"] - 1
     listed = {v["id"]: v for v in api.get("/v1/videos", key).json()["data"]}
-    assert listed[first["id"]]["queue_position"] is None and listed[second["id"]]["queue_position"] == moved["queue_position"]
+    assert (
+        listed[first["id"]]["queue_position"] is None
+        and listed[second["id"]]["queue_position"] == moved["queue_position"]
+    )
     api.post(f"/v1/videos/{second['id']}/cancel", key)
 
 
@@ -110,7 +114,10 @@ def test_bodies_over_the_limit_are_413_whether_declared_or_streamed(api, key):
     multipart = api.post("/v1/videos", key, files={"prompt": (None, big_prompt), "model": (None, MODEL)})
     assert_envelope(multipart, 413, "request_too_large")
     small_streamed = api.post(
-        "/v1/videos", key, headers={"content-type": "application/json"}, content=iter([b'{"model": "tiny-limits", ', b'"prompt": "ok"}'])
+        "/v1/videos",
+        key,
+        headers={"content-type": "application/json"},
+        content=iter([b'{"model": "tiny-limits", ', b'"prompt": "ok"}']),
     )
     assert small_streamed.status_code == 200, small_streamed.text
     assert len(api.get("/v1/videos?limit=100", key).json()["data"]) == 1
@@ -152,7 +159,9 @@ def test_concurrent_requests_with_one_idempotency_key_make_one_video(api, key):
     assert len(api.get("/v1/videos?limit=100", key).json()["data"]) == 1
     video_id = answers[0].json()["id"]
     cancel_key = str(uuid.uuid4())
-    cancels = [api.post(f"/v1/videos/{video_id}/cancel", key, headers={"Idempotency-Key": cancel_key}) for _ in range(2)]
+    cancels = [
+        api.post(f"/v1/videos/{video_id}/cancel", key, headers={"Idempotency-Key": cancel_key}) for _ in range(2)
+    ]
     assert [c.status_code for c in cancels] == [200, 200] and cancels[0].json() == cancels[1].json()
     # Without a key, cancelling a cancelled video is the usual 409.
     assert api.post(f"/v1/videos/{video_id}/cancel", key).status_code == 409

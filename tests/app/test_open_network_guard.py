@@ -10,6 +10,7 @@ from app.embedded_redis import EmbeddedRedis, free_port
 from tests.support import ROOT, Service, base_env, start_api
 from tests.tenants import TEST_CATALOG, bearer, new_key, t2v
 
+
 EVERYWHERE = "0.0.0.0"
 
 
@@ -27,7 +28,11 @@ def serve(env: dict[str, str], host: str, log_dir) -> tuple[Service, str]:
 def test_api_beyond_loopback_without_keys_refuses_to_start(env, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "api", "--host", EVERYWHERE, "--port", str(free_port())],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "refusing to serve on 0.0.0.0 without API keys" in result.stderr
@@ -39,7 +44,11 @@ def test_up_beyond_loopback_without_keys_refuses_before_starting_anything(tmp_pa
     del env["T2V_REDIS_URL"]  # `t2v up` starts its own embedded Valkey
     result = subprocess.run(
         [sys.executable, "-m", "app.cli", "up", "--host", EVERYWHERE, "--port", str(free_port())],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0 and "refusing to serve" in result.stderr, result.stderr
     assert "worker" not in result.stdout and "api:" not in result.stdout

@@ -20,6 +20,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests.tenants import TEST_CATALOG, bearer
 
+
 # Each operation gets this many generated requests; together they take well under a minute.
 EXAMPLES_PER_OPERATION = 25
 STATEFUL_SCENARIOS = 15

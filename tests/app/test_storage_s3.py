@@ -17,6 +17,7 @@ from app.storage import s3 as s3_module
 from app.storage.factory import get_storage
 from app.storage.s3 import S3Settings, S3Storage
 
+
 VIDEO_ID = "video_" + "a" * 32
 OTHER_VIDEO_ID = "video_" + "b" * 32
 PREFIX = "deploy-a/"
@@ -88,7 +89,9 @@ def test_put_stores_each_variant_under_prefix_with_media_type(storage, raw_clien
 
     head = raw_client.head_object(Bucket=bucket, Key=f"{PREFIX}{VIDEO_ID}/1/video.mp4")
     assert head["ContentType"] == "video/mp4"
-    assert raw_client.head_object(Bucket=bucket, Key=f"{PREFIX}{VIDEO_ID}/1/thumbnail.webp")["ContentType"] == "image/webp"
+    assert (
+        raw_client.head_object(Bucket=bucket, Key=f"{PREFIX}{VIDEO_ID}/1/thumbnail.webp")["ContentType"] == "image/webp"
+    )
     assert storage.exists(VIDEO_ID, 1, "video")
     assert storage.read_bytes(VIDEO_ID, 1, "thumbnail") == b"webp-bytes"
 

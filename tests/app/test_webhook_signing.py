@@ -12,6 +12,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from app.settings import Settings
 from app.webhooks.signing import new_secret, parse_secrets, signature_headers
 
+
 BODY = json.dumps(
     {
         "id": "evt_0123",
@@ -72,9 +73,9 @@ def test_stale_or_future_timestamp_fails_with_both_libraries(offset_s):
     secret = new_secret()
     headers = signature_headers("msg_5", int(time.time()) + offset_s, BODY, (secret,))
 
-    with pytest.raises(WebhookVerificationError, match="too (old|new)"):
+    with pytest.raises(WebhookVerificationError, match=r"too (old|new)"):
         Webhook(secret).verify(BODY, headers)
-    with pytest.raises(openai.InvalidWebhookSignatureError, match="too (old|new)"):
+    with pytest.raises(openai.InvalidWebhookSignatureError, match=r"too (old|new)"):
         _openai().webhooks.unwrap(BODY, headers, secret=secret)
 
 

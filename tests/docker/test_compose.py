@@ -14,6 +14,7 @@ from app.settings import Settings
 from app.storage.s3 import S3Settings
 from app.webhooks.deliveries import NOTIFY_QUEUE
 
+
 compose_spec = pytest.importorskip("compose_spec", reason="the compose-spec package (test extra) is not installed")
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from app.embedded_redis import free_port
 from app.liveness import announce, retire
 
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 DOCKERFILES = [DOCKER / "Dockerfile.api", DOCKER / "Dockerfile.worker"]
@@ -155,7 +156,9 @@ def test_build_context_holds_what_the_images_copy_and_nothing_secret():
                 continue
             sources = [word for word in args.split()[:-1] if not word.startswith("--")]
             for source in sources:
-                assert included(source.rstrip("/")), f"{dockerfile.name} copies {source}, which .dockerignore leaves out"
+                assert included(source.rstrip("/")), (
+                    f"{dockerfile.name} copies {source}, which .dockerignore leaves out"
+                )
                 assert (ROOT / source).exists(), f"{dockerfile.name} copies missing {source}"
     for secret in (".env", ".venv", "data", ".git"):
         assert not included(secret)

@@ -10,6 +10,7 @@ import yaml
 
 from tests.support import ROOT, _announced, wait_until
 
+
 COMPOSE = ROOT / "docker-compose.yml"
 
 
@@ -23,7 +24,7 @@ def test_image_entrypoint_with_compose_command_serves_a_job(env, redis, api_url,
     command = ["bash", str(ROOT / "docker" / "claim-gpu.sh"), *compose_worker_command("tiny-wan-b")]
     assert command[2:5] == ["t2v", "worker", "--models"]
     path = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    log = open(tmp_path / "entrypoint.log", "wb")
+    log = open(tmp_path / "entrypoint.log", "wb")  # noqa: SIM115 (closed after the worker stops)
     worker = subprocess.Popen(command, cwd=ROOT, env={**env, "PATH": path}, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: _announced(redis, worker.pid), timeout_s=120, what="the image's worker command")

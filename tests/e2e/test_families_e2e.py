@@ -8,6 +8,7 @@ import pytest
 
 from tests.media import decode_mp4
 
+
 FAMILY_MODELS = ["tiny-ltx", "tiny-cogvideox", "tiny-hunyuan", "tiny-mochi", "tiny-embedded", "tiny-wan22"]
 
 # model, request, and what the family's rules make of it: (frames, height, width, fps)

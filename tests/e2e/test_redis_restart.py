@@ -31,6 +31,7 @@ def test_redis_kill_and_restart_loses_no_video(tmp_path):
         assert refused.status_code == 503
 
         server.start()
+
         # The API reconnects by itself; the worker finishes what it had and takes the rest.
         def all_completed():
             videos = [httpx.get(f"{base}/v1/videos/{i}").json() for i in ids]

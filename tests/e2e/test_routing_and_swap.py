@@ -66,4 +66,3 @@ def test_models_over_the_budget_take_turns_and_report_the_swap_as_load_time(sdk,
     assert render("tiny-swap-a")["load"] == 0
     assert render("tiny-swap-b")["load"] > 0
     assert set(swapped_in) >= {"queued", "expand", "load", "denoise", "decode", "encode", "step_median"}
-

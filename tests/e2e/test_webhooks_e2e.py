@@ -22,6 +22,7 @@ from app.webhooks.signing import new_secret
 from tests.support import start_api, start_worker, wait_until
 from tests.webhook_receiver import WebhookReceiver
 
+
 RENDERED = "tiny-wan-webhooks"
 # Nobody serves this model: its videos wait queued until a test cancels them, firing their event.
 PARKED = "tiny-wan-webhooks-parked"
@@ -255,7 +256,7 @@ def test_410_disables_the_endpoint_until_a_manual_retry(base, receiver, notify_w
     retried = httpx.post(f"{base}/v1/videos/{first}/webhooks/{gone['id']}/retry", timeout=10)
     assert retried.status_code == 200 and retried.json()["status"] == "pending"
     wait_until(lambda: len(receiver.requests_to("gone", tag)) == 2)
-    (again,) = wait_until(lambda: [d for d in _settled(base, first, "disabled")() or [] if d["attempts"] == 2])
+    (_again,) = wait_until(lambda: [d for d in _settled(base, first, "disabled")() or [] if d["attempts"] == 2])
     assert {r.headers["webhook-id"] for r in receiver.requests_to("gone", tag)} == {gone["id"]}
 
     missing = httpx.post(f"{base}/v1/videos/{second}/webhooks/{gone['id']}/retry", timeout=10)

@@ -7,6 +7,7 @@ import pytest
 from models.embedded.analyzer import analyze_frames, analyze_video, classify_direction, write_video
 from models.embedded.world import DIRECTIONS, FPS, ClipSpec, render, sample_spec
 
+
 BUCKETS = [(64, 64, 17), (96, 64, 9), (96, 64, 17), (64, 64, 9)]
 
 

@@ -9,6 +9,7 @@ import pytest
 from models.embedded.captions import caption, vocabulary
 from models.embedded.expander import expand
 
+
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 
 

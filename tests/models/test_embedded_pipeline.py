@@ -96,7 +96,9 @@ def test_training_shortcut_for_padded_prompts_matches_the_pipeline_layout():
     latents = torch.randn(3, 16, 3, 8, 8)
     timestep = torch.tensor([100.0, 500.0, 900.0])
     with torch.no_grad():
-        reference = transformer(latents, timestep, encode_prompts(tokenizer, text_encoder, prompts), return_dict=False)[0]
+        reference = transformer(latents, timestep, encode_prompts(tokenizer, text_encoder, prompts), return_dict=False)[
+            0
+        ]
         processor = install(transformer)
         compact, processor.key_bias = encode_compact(tokenizer, text_encoder, prompts)
         shortcut = transformer(latents, timestep, compact, return_dict=False)[0]

@@ -42,7 +42,7 @@ def test_object_has_its_colour_and_stays_in_frame(seed):
     radius = object_radius(spec.size, spec.height)
     assert (track[:, 0] >= radius).all() and (track[:, 0] <= spec.width - radius).all()
     assert (track[:, 1] >= radius).all() and (track[:, 1] <= spec.height - radius).all()
-    for frame, (x, y) in zip(frames, track):
+    for frame, (x, y) in zip(frames, track, strict=False):
         np.testing.assert_array_equal(frame[int(y), int(x)], COLOURS[spec.colour])
         np.testing.assert_array_equal(frame[0, 0], BACKGROUNDS[spec.background])
     travel = track[-1] - track[0]

@@ -11,6 +11,7 @@ from app.validation import resolve_request
 from models.catalog import Catalog, CatalogEntry
 from models.families import FAMILIES, get_family
 
+
 ALL = sorted(FAMILIES)
 
 
@@ -116,8 +117,14 @@ def test_seconds_become_the_familys_legal_frame_count(family, fields, frames, fp
 
 @pytest.mark.parametrize(
     ("family", "frames", "seconds"),
-    [("wan", 81, "5"), ("ltx", 161, "6.66667"), ("cogvideox", 49, "6"), ("hunyuan", 129, "5.33333"),
-     ("mochi", 85, "2.8"), ("embedded", 17, "2")],
+    [
+        ("wan", 81, "5"),
+        ("ltx", 161, "6.66667"),
+        ("cogvideox", 49, "6"),
+        ("hunyuan", 129, "5.33333"),
+        ("mochi", 85, "2.8"),
+        ("embedded", 17, "2"),
+    ],
 )
 def test_a_request_without_seconds_gets_the_familys_default_length(family, frames, seconds):
     resolved = _resolve(family)

@@ -9,6 +9,7 @@ from models.loader import load_model
 from tests.conftest import TEST_CATALOG
 from workers.runtime import ResidentModels, sample
 
+
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),

@@ -50,26 +50,36 @@ def test_unknown_cache_kind_is_a_catalog_error():
 # Every cache accelerator on a pipeline that batches cond/uncond (LTX) and one that runs them as
 # separate passes (Wan); First Block Cache on every family.
 ACCELERATED = [
-    *[("builtin:tiny-wan", "wan", "32x32", 9, cache) for cache in (
-        {"kind": "first_block", "threshold": 0.2},
-        {"kind": "mag", "threshold": 0.1, "options": {"mag_ratios": [1.0] * 4}},
-        {"kind": "taylorseer", "options": {"cache_interval": 2, "disable_cache_before_step": 1}},
-        {"kind": "faster"},
-        {"kind": "pyramid_attention", "options": {"spatial_attention_timestep_skip_range": [0, 1000]}},
-    )],
-    *[("builtin:tiny-ltx", "ltx", "64x32", 9, cache) for cache in (
-        {"kind": "mag", "threshold": 0.1, "options": {"mag_ratios": [1.0] * 4}},
-        {"kind": "taylorseer", "options": {"cache_interval": 2, "disable_cache_before_step": 1}},
-        {"kind": "pyramid_attention", "options": {"spatial_attention_timestep_skip_range": [0, 1000]}},
-    )],
+    *[
+        ("builtin:tiny-wan", "wan", "32x32", 9, cache)
+        for cache in (
+            {"kind": "first_block", "threshold": 0.2},
+            {"kind": "mag", "threshold": 0.1, "options": {"mag_ratios": [1.0] * 4}},
+            {"kind": "taylorseer", "options": {"cache_interval": 2, "disable_cache_before_step": 1}},
+            {"kind": "faster"},
+            {"kind": "pyramid_attention", "options": {"spatial_attention_timestep_skip_range": [0, 1000]}},
+        )
+    ],
+    *[
+        ("builtin:tiny-ltx", "ltx", "64x32", 9, cache)
+        for cache in (
+            {"kind": "mag", "threshold": 0.1, "options": {"mag_ratios": [1.0] * 4}},
+            {"kind": "taylorseer", "options": {"cache_interval": 2, "disable_cache_before_step": 1}},
+            {"kind": "pyramid_attention", "options": {"spatial_attention_timestep_skip_range": [0, 1000]}},
+        )
+    ],
     ("builtin:tiny-ltx", "ltx", "64x32", 9, {"kind": "first_block", "threshold": 0.2}),
     # Wan 2.2's two experts each get their own cache.
     ("builtin:tiny-wan22", "wan", "32x32", 9, {"kind": "taylorseer", "options": {"cache_interval": 2}}),
-    *[(path, family, size, frames, cache) for path, family, size, frames in (
-        ("builtin:tiny-cogvideox", "cogvideox", "48x32", 9),
-        ("builtin:tiny-hunyuan", "hunyuan", "48x32", 9),
-        ("builtin:tiny-mochi", "mochi", "48x32", 7),
-    ) for cache in ({"kind": "first_block", "threshold": 0.2}, {"kind": "faster"})],
+    *[
+        (path, family, size, frames, cache)
+        for path, family, size, frames in (
+            ("builtin:tiny-cogvideox", "cogvideox", "48x32", 9),
+            ("builtin:tiny-hunyuan", "hunyuan", "48x32", 9),
+            ("builtin:tiny-mochi", "mochi", "48x32", 7),
+        )
+        for cache in ({"kind": "first_block", "threshold": 0.2}, {"kind": "faster"})
+    ],
 ]
 
 

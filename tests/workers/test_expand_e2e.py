@@ -18,6 +18,7 @@ from models.families.wan import WAN
 from tests.llm_server import FakeLLM, good_caption
 from tests.support import start_api, start_worker, wait_until
 
+
 MODEL = "tiny-wan-expand"
 LLM_TIMEOUT_S = 1.0
 

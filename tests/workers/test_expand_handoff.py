@@ -24,6 +24,7 @@ from models.catalog import load_catalog
 from tests.conftest import TEST_CATALOG
 from workers.sweep import _job_is_pending, _requeue_or_fail
 
+
 # Nobody serves this model, so its render jobs stay where the tests can see them.
 MODEL = "tiny-wan-expand-idle"
 

@@ -101,7 +101,9 @@ def test_video_whose_workers_keep_dying_fails_cleanly(api_url, redis, worker_fac
     for attempt in (1, 2):  # the default T2V_MAX_RENDER_ATTEMPTS is 2
         victim = worker_factory(["tiny-wan-kill"])
         wait_until(
-            lambda: record(redis, video["id"]).get("attempts") == attempt and fetch(api_url, video["id"])["progress"] > 0,
+            lambda attempt=attempt: (
+                record(redis, video["id"]).get("attempts") == attempt and fetch(api_url, video["id"])["progress"] > 0
+            ),
             what=f"attempt {attempt} to be sampling",
         )
         victim.kill()

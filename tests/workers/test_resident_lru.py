@@ -6,6 +6,7 @@ from models.catalog import load_catalog
 from tests.conftest import TEST_CATALOG
 from workers.runtime import ResidentModels
 
+
 # Three names for the same 2.6 MB tiny Mochi: a 6 MiB budget holds two of them.
 NAMES = ["tiny-swap-a", "tiny-swap-b", "tiny-mochi"]
 
