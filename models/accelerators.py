@@ -151,3 +151,14 @@ def enable_cache(entry: CatalogEntry, pipeline) -> None:
             transformer.enable_cache(config)
         except (AttributeError, TypeError, ValueError) as exc:
             raise OptionError(f"model {entry.name!r}: cache {entry.cache.kind!r} cannot be enabled: {exc}") from exc
+
+
+def reset_after_interrupted_call(pipeline) -> None:
+    """Do what a pipeline call does when it completes (`maybe_free_model_hooks`): reset every
+    denoiser's cache state (both of Wan 2.2's experts) and put offloaded components back.
+
+    A cancelled, timed-out or failed call skips that step, and the next video would reuse the
+    half-filled cache: First Block Cache then compares residuals of another size and every later
+    render of that size fails.
+    """
+    pipeline.maybe_free_model_hooks()

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from models.accelerators import reset_after_interrupted_call
 from models.catalog import Catalog
 from models.loader import LoadedModel, ModelLoadError, check_options, load_model, pick_device
 
@@ -176,8 +177,13 @@ def sample(
     if spec.supports_negative_prompt and params.get("negative_prompt"):
         kwargs["negative_prompt"] = params["negative_prompt"]
     started = time.perf_counter()
-    with torch.inference_mode():
-        output = model.pipeline(**kwargs)
+    try:
+        with torch.inference_mode():
+            output = model.pipeline(**kwargs)
+    except BaseException:
+        # Cancel, timeout, out-of-memory or any failure: the pipeline's own cleanup never ran.
+        _reset_quietly(model)
+        raise
     finished = time.perf_counter()
     # WanPipeline makes one extra frame when its VAE has no temporal compression (n*1+1); the
     # video holds exactly the frames the record promises.
@@ -191,3 +197,11 @@ def sample(
         decode_seconds=finished - last_step,
         step_seconds=[b - a for a, b in itertools.pairwise(boundaries)],
     )
+
+
+def _reset_quietly(model: LoadedModel) -> None:
+    """Reset caches and offload hooks after an interrupted call without masking why it stopped."""
+    try:
+        reset_after_interrupted_call(model.pipeline)
+    except Exception:
+        log.exception("could not reset %s after an interrupted render", model.name)
