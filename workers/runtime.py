@@ -16,6 +16,10 @@ from tqdm import tqdm
 from models.accelerators import reset_after_interrupted_call
 from models.catalog import Catalog
 from models.loader import LoadedModel, ModelLoadError, check_options, load_model, pick_device
+from workers.conditioning import Conditions
+from workers.conditioning.runs import begin as conditioned_run
+from workers.conditioning.runs import finish as finish_run
+from workers.residency import Residency
 
 
 log = logging.getLogger(__name__)
@@ -40,17 +44,15 @@ class ResidentModels:
     GPU by default, the rest is left for activations) take turns, least recently used out first:
     on CUDA a model makes way by moving to CPU RAM, on CPU by being dropped and later read back
     from disk. `get` reports the seconds a swap took, which the job records as its `load` time.
-    Models with CPU offload manage their own placement and are never swapped.
+    Models with CPU offload manage their own placement: never counted, swapped or moved.
     """
 
     def __init__(self, catalog: Catalog, names: list[str], data_dir: Path, budget_mb: int | None = None):
         self.data_dir = data_dir
-        self.budget_bytes = _budget_bytes(budget_mb)
+        self.residency = Residency(_budget_bytes(budget_mb))
         self.entries = {name: catalog[name] for name in names}
         # Pipelines in memory: on their device, or parked in CPU RAM when evicted from a GPU.
         self.loaded: dict[str, LoadedModel] = {}
-        # Models on their device, least recently used first, with the bytes each counts.
-        self.resident: OrderedDict[str, int] = OrderedDict()
         self.weight_bytes: dict[str, int] = {}
         self.failed: dict[str, str] = {}
         # Options first, for every model: a typo in the last one shows before the first loads.
@@ -68,12 +70,20 @@ class ResidentModels:
                 tqdm.write(f"FAILED to load {name}: {exc}")
                 continue
             self.loaded[name] = model
-            self.weight_bytes[name] = _counted_bytes(model)
-            self._make_room_for(name)
-            self.resident[name] = self.weight_bytes[name]
+            self.weight_bytes[name] = model.weight_bytes
+            if model.entry.offload != "none":
+                self.residency.place_self(name)
+            else:
+                self._make_room_for(name)
+                self.residency.admit(name, model.weight_bytes)
             tqdm.write(f"loaded {name} on {model.device} in {model.load_seconds:.1f}s")
         if not self.loaded:
             raise ModelLoadError("; ".join(self.failed.values()))
+
+    @property
+    def resident(self) -> OrderedDict[str, int]:
+        """Models on their device within the budget, least recently used first."""
+        return self.residency.on_device
 
     @property
     def names(self) -> list[str]:
@@ -85,8 +95,7 @@ class ResidentModels:
             raise ModelLoadError(self.failed[name])
         if name not in self.entries:
             raise KeyError(name)
-        if name in self.resident:
-            self.resident.move_to_end(name)
+        if self.residency.is_ready(name):
             return self.loaded[name], 0.0
         started = time.perf_counter()
         self._make_room_for(name)
@@ -95,18 +104,15 @@ class ResidentModels:
             parked.pipeline.to(parked.device)
         else:
             self.loaded[name] = load_model(self.entries[name], self.data_dir)
-        self.resident[name] = self.weight_bytes[name]
+        self.residency.admit(name, self.weight_bytes[name])
         seconds = time.perf_counter() - started
         log.info("swapped in %s in %.2fs", name, seconds)
         return self.loaded[name], seconds
 
     def _make_room_for(self, name: str) -> None:
         """Evict least recently used models until `name` fits (or nothing else is left)."""
-        if self.budget_bytes is None:
-            return
         needed = self.weight_bytes[name]
-        while self.resident and sum(self.resident.values()) + needed > self.budget_bytes:
-            victim, _ = self.resident.popitem(last=False)
+        for victim in self.residency.make_room(needed):
             model = self.loaded[victim]
             if model.device == "cuda":
                 model.pipeline.to("cpu")
@@ -116,13 +122,8 @@ class ResidentModels:
                 del self.loaded[victim]
                 gc.collect()
             log.info("evicted %s to make room for %s", victim, name)
-        if needed > self.budget_bytes:
+        if not self.residency.fits_alone(needed):
             log.warning("%s alone (%d MiB) is larger than the resident budget", name, needed >> 20)
-
-
-def _counted_bytes(model: LoadedModel) -> int:
-    # Offloaded pipelines hold one component at a time on the GPU and move it themselves.
-    return 0 if model.entry.offload != "none" else model.weight_bytes
 
 
 def _budget_bytes(budget_mb: int | None) -> int | None:
@@ -140,23 +141,29 @@ class SampleResult:
     denoise_seconds: float
     decode_seconds: float
     step_seconds: list[float] = field(default_factory=list)
+    # The denoised latents before decoding, (1, C, f, h, w) float32 on the CPU (None where the
+    # pipeline's loop holds more than the video); see workers.conditioning.
+    latents: torch.Tensor | None = None
 
 
 def sample(
     model: LoadedModel,
     params: dict,
     on_step: Callable[[int, int], None],
+    conditions: Conditions | None = None,
+    read_input: Callable[[str], bytes] | None = None,
 ) -> SampleResult:
     """Run the pipeline; `on_step(done, total)` runs after every denoising step and may raise
-    `RenderCancelled` to stop at once."""
+    `RenderCancelled` to stop at once. `conditions` (pinned frames, a source video, references)
+    are applied by workers.conditioning, which reads stored inputs through `read_input`."""
     spec = model.entry.spec
     steps = params["num_inference_steps"]
     step_ends: list[float] = []
 
     def callback(pipe, step_index, timestep, callback_kwargs):
         step_ends.append(time.perf_counter())
-        on_step(step_index + 1, steps)
-        return callback_kwargs
+        on_step(step_index + 1, run.total_steps)
+        return run.after_step(pipe, step_index, timestep, callback_kwargs)
 
     kwargs = {
         "prompt": params["prompt"],
@@ -178,13 +185,14 @@ def sample(
         kwargs["negative_prompt"] = params["negative_prompt"]
     started = time.perf_counter()
     try:
-        with torch.inference_mode():
-            output = model.pipeline(**kwargs)
+        with torch.inference_mode(), conditioned_run(model.pipeline, kwargs, conditions, read_input) as run:
+            output = run.pipeline(**run.kwargs)
     except BaseException:
         # Cancel, timeout, out-of-memory or any failure: the pipeline's own cleanup never ran.
         _reset_quietly(model)
         raise
     finished = time.perf_counter()
+    finish_run(run, model.pipeline, kwargs)
     # WanPipeline makes one extra frame when its VAE has no temporal compression (n*1+1); the
     # video holds exactly the frames the record promises.
     frames = np.asarray(output.frames[0], dtype=np.float32)[: params["num_frames"]]
@@ -196,6 +204,7 @@ def sample(
         # Everything after the last step: VAE decode and post-processing.
         decode_seconds=finished - last_step,
         step_seconds=[b - a for a, b in itertools.pairwise(boundaries)],
+        latents=run.final_latents,
     )
 
 

@@ -93,3 +93,17 @@ def test_over_budget_models_swap_between_gpu_and_cpu_ram(data_dir):
     assert model.pipeline.transformer.device.type == "cuda"
     assert models.loaded["tiny-swap-b"].pipeline.transformer.device.type == "cpu"
     run(model, 32, 32, 7)
+
+
+def test_offloaded_model_is_never_swapped_or_moved_whole(data_dir):
+    # A 4 MiB budget holds one tiny Mochi; the offloaded one is outside it and must never be moved
+    # with `.to()` (sequential offload raises; model offload would land whole on the GPU).
+    names = ["tiny-swap-offloaded", "tiny-swap-a", "tiny-swap-b"]
+    models = ResidentModels(load_catalog(TEST_CATALOG), names, data_dir, budget_mb=4)
+    assert list(models.resident) == ["tiny-swap-b"]
+    for name in ("tiny-swap-a", "tiny-swap-offloaded", "tiny-swap-b", "tiny-swap-offloaded"):
+        model, seconds = models.get(name)
+        run(model, 32, 32, 7)
+    offloaded, seconds = models.get("tiny-swap-offloaded")
+    assert seconds == 0.0 and "tiny-swap-offloaded" not in models.resident
+    assert offloaded.pipeline.transformer.device.type in ("cpu", "meta")
