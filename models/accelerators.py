@@ -37,6 +37,37 @@ FASTER_CACHE_TENSOR_FORMATS = {
 }
 
 
+# Backends whose kernels take no attention mask: diffusers raises "`attn_mask` is not supported"
+# at the first step of a transformer that passes one (diffusers 0.42 `attention_dispatch.py`; the
+# varlen flash and sage kernels do take padding masks).
+MASKLESS_ATTENTION_BACKENDS = frozenset(
+    {
+        "flash",
+        "flash_hub",
+        "flash_4_hub",
+        "_flash_3",
+        "_flash_3_hub",
+        "aiter_fa2_hub",
+        "_native_flash",
+        "_native_xla",
+        "sage",
+        "sage_hub",
+        "sage_blackwell_hub",
+        "_sage_qk_int8_pv_fp8_cuda",
+        "_sage_qk_int8_pv_fp8_cuda_sm90",
+        "_sage_qk_int8_pv_fp16_cuda",
+        "_sage_qk_int8_pv_fp16_triton",
+    }
+)
+
+# Transformers that pass the text's padding mask to the attention dispatcher.
+MASKED_ATTENTION_PIPELINES = frozenset({"LTXPipeline", "HunyuanVideoPipeline"})
+
+# Transformers whose attention processors call torch's SDPA directly: the dispatcher's backend
+# setting never reaches them.
+SDPA_ONLY_PIPELINES = frozenset({"CogVideoXPipeline", "MochiPipeline"})
+
+
 class OptionError(ValueError):
     """A speed option in the catalog cannot work as written."""
 
@@ -56,6 +87,18 @@ def check_attention_backend(entry: CatalogEntry, device: str) -> None:
         raise OptionError(
             f"model {entry.name!r}: attention_backend {backend!r} is not a diffusers attention backend; "
             f"known: {', '.join(known)}"
+        )
+    pipeline_class = entry.spec.pipeline_class
+    if pipeline_class in SDPA_ONLY_PIPELINES:
+        raise OptionError(
+            f"model {entry.name!r}: attention_backend {backend!r} has no effect on {pipeline_class}, whose "
+            "attention calls torch's scaled_dot_product_attention directly; remove the option"
+        )
+    if pipeline_class in MASKED_ATTENTION_PIPELINES and backend in MASKLESS_ATTENTION_BACKENDS:
+        raise OptionError(
+            f"model {entry.name!r}: attention_backend {backend!r} takes no attention mask, and "
+            f"{pipeline_class} passes one (the prompt's padding) at every step; use native, "
+            "_native_cudnn, _native_efficient, flash_varlen, _flash_varlen_3, sage_varlen or xformers"
         )
     if device != "cuda" and backend not in CPU_ATTENTION_BACKENDS:
         raise OptionError(

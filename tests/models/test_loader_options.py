@@ -4,7 +4,7 @@ bad one stops the worker at start-up with a message that says why."""
 import numpy as np
 import pytest
 
-from models.accelerators import transformers_of
+from models.accelerators import MASKLESS_ATTENTION_BACKENDS, transformers_of
 from models.catalog import CatalogEntry
 from models.loader import ModelLoadError, check_options, load_model
 from tests.conftest import TEST_CATALOG
@@ -29,6 +29,14 @@ def entry(family: str = "wan", **options) -> CatalogEntry:
         ({"cache": {"kind": "faster", "options": {"skip_everything": True}}}, "has no option 'skip_everything'"),
         ({"cache": {"kind": "mag"}}, "needs cache.options.mag_ratios"),
         ({"family": "ltx", "cache": {"kind": "faster"}}, "cache 'faster' does not work with LTXPipeline"),
+        # Masks: LTX and HunyuanVideo pass the prompt's padding mask, which these kernels refuse at
+        # the first step ("`attn_mask` is not supported for flash-attn 2").
+        ({"family": "ltx", "attention_backend": "flash"}, "'flash' takes no attention mask, and LTXPipeline"),
+        ({"family": "hunyuan", "attention_backend": "_flash_3"}, "HunyuanVideoPipeline passes one"),
+        ({"family": "hunyuan", "attention_backend": "sage"}, "'sage' takes no attention mask"),
+        # CogVideoX and Mochi call torch's SDPA directly: the setting would silently do nothing.
+        ({"family": "cogvideox", "attention_backend": "native"}, "has no effect on CogVideoXPipeline"),
+        ({"family": "mochi", "attention_backend": "flash"}, "has no effect on MochiPipeline"),
     ],
 )
 def test_bad_option_is_refused_before_any_weights_load(options, message):
@@ -40,6 +48,24 @@ def test_bad_option_is_refused_before_any_weights_load(options, message):
 def test_cuda_only_options_pass_the_check_on_cuda():
     # The same options are fine where they can work: the check is about the device, not the option.
     check_options(entry(offload="model", compile=True, attention_backend="flash"), "cuda")
+    # Padding masks are fine for the varlen kernels and cuDNN.
+    for backend in ("flash_varlen", "sage_varlen", "_native_cudnn"):
+        check_options(entry("hunyuan", attention_backend=backend), "cuda")
+
+
+def test_maskless_backends_are_the_ones_diffusers_refuses_masks_for():
+    # The table follows the installed diffusers: each backend whose kernel raises on a mask.
+    import inspect
+    import re
+
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
+    refusing = {
+        backend.value
+        for backend, function in _AttentionBackendRegistry._backends.items()
+        if re.search(r"`attn_mask` is not supported", inspect.getsource(function))
+    }
+    assert refusing == MASKLESS_ATTENTION_BACKENDS
 
 
 def test_unknown_cache_kind_is_a_catalog_error():
@@ -95,7 +121,8 @@ def test_cache_accelerator_runs_on_the_family(tmp_path_factory, path, family, si
         family=family,
         path=path,
         cache=cache,
-        attention_backend="native",
+        # The dispatcher's backend where the family's attention goes through it.
+        attention_backend=None if family in ("cogvideox", "mochi") else "native",
         vae_tiling=True,
         # MagCache indexes its ratios by step: the default steps must be the steps run.
         limits={"default_steps": 4},
@@ -129,6 +156,7 @@ def test_worker_with_a_bad_option_exits_at_start_up_and_says_why(redis_server, d
     expected = {
         "tiny-bad-cache": "model 'tiny-bad-cache': cache 'taylorseer' has no threshold",
         "tiny-bad-offload": "model 'tiny-bad-offload': offload='model' needs a CUDA device",
+        "tiny-bad-attention": "model 'tiny-bad-attention': attention_backend 'flash' takes no attention mask",
     }
     # Started together: each start-up pays for importing torch and diffusers.
     workers = {m: Service(["worker", "--models", m], env, tmp_path / f"{m}.log") for m in expected}
