@@ -89,6 +89,19 @@ def classify_shape(mask: np.ndarray) -> str:
     return "square" if fill > 0.88 else "circle"
 
 
+def locate(frame: np.ndarray) -> tuple[str | None, tuple[float, float] | None]:
+    """Colour and centroid (x, y) of the object in one frame, or (None, None)."""
+    frame = np.asarray(frame, np.float32)
+    if frame.max() <= 1.0:
+        frame = frame * 255.0
+    mask, distance = _object_mask(frame)
+    if mask.sum() < MIN_OBJECT_PIXELS:
+        return None, None
+    ys, xs = np.nonzero(mask)
+    core = mask & (distance > 0.8 * distance[mask].max())
+    return nearest_colour(np.median(frame[core], axis=0)), (float(xs.mean() + 0.5), float(ys.mean() + 0.5))
+
+
 def analyze_frames(frames: np.ndarray) -> Analysis:
     """frames: (T, H, W, 3) uint8 or float in [0, 1]."""
     frames = np.asarray(frames, np.float32)

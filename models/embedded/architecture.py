@@ -58,29 +58,26 @@ def build_text_encoder(vocab_size: int) -> UMT5EncoderModel:
 
 
 def build_vae() -> AutoencoderKLWan:
-    # 8x spatial compression and 16 channels. No temporal compression: with 4x, the
-    # decoder's recurrence over latent frames needed far more clip training than this
-    # CPU budget allows (colour and position fell apart after the second latent frame);
-    # causal 3D convolutions still mix neighbouring frames.
+    # 8x spatial and 4x temporal compression, 16 channels, as Wan 2.1: a latent frame
+    # holds four video frames (the first latent holds the first frame alone), so an
+    # object's motion is written inside every latent and each transformer token sees it.
     return AutoencoderKLWan(
         base_dim=16,
         z_dim=LATENT_CHANNELS,
         dim_mult=[1, 2, 4, 4],
         num_res_blocks=1,
-        temperal_downsample=[False, False, False],
+        temperal_downsample=[False, True, True],
         # WanPipeline sizes its latents from these two config values, not from the layers.
-        scale_factor_temporal=1,
+        scale_factor_temporal=4,
         scale_factor_spatial=8,
         latents_mean=[0.0] * LATENT_CHANNELS,
         latents_std=[1.0] * LATENT_CHANNELS,
     )
 
 
-# Each token spans two latent frames: with a frame-wise VAE, motion then shows up
-# inside every token instead of only across tokens (with (1, 2, 2) patches the model
-# learned colour but not direction). Latent frame counts are always even here
-# (WanPipeline asks for num_frames + 1 = 18 or 10 latents).
-TRANSFORMER_PATCH = (2, 2, 2)
+# One token per latent frame and 2x2 latent pixels: with 4x temporal compression
+# the motion is already inside each latent frame.
+TRANSFORMER_PATCH = (1, 2, 2)
 
 
 def build_transformer() -> WanTransformer3DModel:

@@ -3,9 +3,10 @@
 Short prompts go through the offline expander, the pipeline loaded with
 DiffusionPipeline.from_pretrained, an H.264 MP4 encode, and the analyzer.
 Prints colour / direction / shape accuracy split by seen and held-out combinations,
-seconds per clip, and writes a contact sheet PNG.
+seconds per clip, image-to-video and continuation accuracy (models/embedded/conditioning.py),
+and writes a contact sheet PNG.
 
-    python -m models.embedded.evaluate [--per-split 24] [--vae-only]
+    python -m models.embedded.evaluate [--per-split 24] [--vae-only] [--pipeline FOLDER]
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import torch
 from PIL import Image, ImageDraw
 
 from models.embedded import DEFAULT_GUIDANCE, DEFAULT_STEPS, FPS, FRAME_COUNTS, PIPELINE_DIR, SIZES
-from models.embedded.analyzer import analyze_frames, analyze_video, write_video
+from models.embedded.analyzer import analyze_frames, analyze_video, locate, read_video, write_video
+from models.embedded.captions import caption_for
+from models.embedded.conditioning import CONTINUATION_OVERLAP, continue_video, image_to_video
 from models.embedded.expander import expand
-from models.embedded.world import COLOURS, DIRECTIONS, HELD_OUT, SHAPES, render, sample_spec
+from models.embedded.world import COLOURS, DIRECTIONS, HELD_OUT, SHAPES, ClipSpec, centre_track, render, sample_spec
 
 
 SHORT_DIRECTION = {
@@ -62,10 +65,9 @@ def load_pipeline(folder: Path = PIPELINE_DIR):
     return pipeline
 
 
-def generate(pipeline, prompt: str, size: str, num_frames: int, seed: int) -> np.ndarray:
+def sampling_arguments(caption: str, size: str, num_frames: int, seed: int) -> dict:
     width, height = (int(v) for v in size.split("x"))
-    caption = expand(prompt) or prompt
-    return pipeline(
+    return dict(
         prompt=caption,
         negative_prompt="",
         height=height,
@@ -75,7 +77,111 @@ def generate(pipeline, prompt: str, size: str, num_frames: int, seed: int) -> np
         guidance_scale=DEFAULT_GUIDANCE,
         generator=torch.Generator().manual_seed(seed),
         output_type="np",
-    ).frames[0]
+    )
+
+
+def generate(pipeline, prompt: str, size: str, num_frames: int, seed: int) -> np.ndarray:
+    return pipeline(**sampling_arguments(expand(prompt) or prompt, size, num_frames, seed)).frames[0]
+
+
+# ---------------------------------------------------------------- conditioned generation
+
+CONDITIONED_CASES = 20
+# Continuations: a 17-frame ground-truth clip, then 12 generated frames.
+CONTINUED_FRAMES = 29
+POSITION_TOLERANCE = 4.0  # pixels between the measured and the lawful object centre
+
+
+def bounces(spec: ClipSpec) -> bool:
+    """Whether the object reflects off an edge within the clip."""
+    track = centre_track(spec)
+    steps = np.diff(track, axis=0)
+    return bool((np.abs(steps - steps[0]) > 1e-3).any())
+
+
+def conditioned_specs(kind: str, count: int) -> list[ClipSpec]:
+    """Deterministic cases that stay clear of the edges; image-to-video alternates seen
+    and held-out combinations, continuations move slowly so 29 frames fit."""
+    specs, seed = [], {"image": 50_000, "continuation": 60_000}[kind]
+    while len(specs) < count:
+        seed += 1
+        width, height = (int(v) for v in SIZES[len(specs) % len(SIZES)].split("x"))
+        if kind == "image":
+            split = "held_out" if len(specs) % 2 else "train"
+            spec = sample_spec(seed, width, height, max(FRAME_COUNTS), split=split)
+        else:
+            spec = sample_spec(seed, width, height, CONTINUED_FRAMES, split="train", speed="slowly")
+        if not bounces(spec):
+            specs.append(spec)
+    return specs
+
+
+def near(centre, expected, tolerance: float = POSITION_TOLERANCE) -> bool:
+    return centre is not None and float(np.hypot(*(np.asarray(centre) - np.asarray(expected)))) <= tolerance
+
+
+def evaluate_image_to_video(pipeline, folder: Path, mode: str) -> tuple[list[dict], list]:
+    """The first frame must show the image's object where it was; the clip then moves as captioned."""
+    results, sheet_rows = [], []
+    for index, spec in enumerate(conditioned_specs("image", CONDITIONED_CASES)):
+        image = render(spec)[0]
+        size = f"{spec.width}x{spec.height}"
+        arguments = sampling_arguments(caption_for(spec), size, spec.num_frames, 2000 + index)
+        frames = image_to_video(pipeline, image, mode, **arguments).frames[0]
+        video_path = folder / f"image_{index}.mp4"
+        write_video(video_path, frames, FPS)
+        decoded = read_video(video_path)
+        first_colour, first_centre = locate(decoded[0])
+        analysis = analyze_frames(decoded)
+        result = dict(
+            size=size, caption=caption_for(spec), held_out=spec.combo in HELD_OUT, colour=spec.colour,
+            direction=spec.direction, first_frame_centre=first_centre, found_colour=analysis.colour,
+            found_direction=analysis.direction,
+            first_frame_ok=first_colour == spec.colour and near(first_centre, centre_track(spec)[0], 3.0),
+            colour_ok=analysis.colour == spec.colour, direction_ok=analysis.direction == spec.direction,
+        )  # fmt: skip
+        result["ok"] = result["first_frame_ok"] and result["colour_ok"] and result["direction_ok"]
+        results.append(result)
+        print(
+            f"image    {result['caption']:78} -> {analysis.colour} {analysis.direction} {'✓' if result['ok'] else '✗'}"
+        )
+        if index < 3:
+            sheet_rows.append((f"image + '{spec.colour} {spec.shape} {spec.direction}'\n-> {analysis.colour}, "
+                               f"{analysis.direction}", frames))  # fmt: skip
+    return results, sheet_rows
+
+
+def evaluate_continuation(pipeline, folder: Path, mode: str) -> tuple[list[dict], list]:
+    """A 17-frame clip is continued by 12 frames: colour, direction and the object's
+    lawful position must carry across the join."""
+    results, sheet_rows = [], []
+    for index, spec in enumerate(conditioned_specs("continuation", CONDITIONED_CASES)):
+        truth = render(spec)
+        previous = truth[: max(FRAME_COUNTS)]
+        size = f"{spec.width}x{spec.height}"
+        arguments = sampling_arguments(caption_for(spec), size, max(FRAME_COUNTS), 3000 + index)
+        new = continue_video(pipeline, previous, mode, **arguments).frames[0]
+        joined = np.concatenate([previous.astype(np.float32) / 255.0, new[CONTINUATION_OVERLAP:]])
+        video_path = folder / f"continuation_{index}.mp4"
+        write_video(video_path, joined, FPS)
+        continued = read_video(video_path)[len(previous) :]
+        analysis = analyze_frames(continued)
+        _, join_centre = locate(continued[0])
+        result = dict(
+            size=size, caption=caption_for(spec), colour=spec.colour, direction=spec.direction,
+            join_centre=join_centre, lawful_centre=centre_track(spec)[len(previous)].tolist(),
+            found_colour=analysis.colour, found_direction=analysis.direction,
+            colour_ok=analysis.colour == spec.colour, direction_ok=analysis.direction == spec.direction,
+            position_ok=near(join_centre, centre_track(spec)[len(previous)]),
+        )  # fmt: skip
+        result["ok"] = result["colour_ok"] and result["direction_ok"] and result["position_ok"]
+        results.append(result)
+        print(f"continue {result['caption']:78} -> {analysis.colour} {analysis.direction} "
+              f"{join_centre} {'✓' if result['ok'] else '✗'}")  # fmt: skip
+        if index < 3:
+            sheet_rows.append((f"continue '{spec.colour} {spec.shape} {spec.direction}' (join at frame 17)\n-> "
+                               f"{analysis.colour}, {analysis.direction}", np.asarray(joined)))  # fmt: skip
+    return results, sheet_rows
 
 
 def contact_sheet(rows: list[tuple[str, np.ndarray]], path: Path, frames_per_row: int = 5) -> None:
@@ -91,6 +197,18 @@ def contact_sheet(rows: list[tuple[str, np.ndarray]], path: Path, frames_per_row
             image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
             sheet.paste(image, (label_width + column * (cell_width + 4), top))
     sheet.quantize(colors=128).save(path, optimize=True)  # flat colours: a palette keeps it small
+
+
+def summarise_conditioned(image: list[dict], continuation: list[dict]) -> str:
+    lines = ["| task | cases | passed | parts |", "|---|---|---|---|"]
+    for name, results, parts in (
+        ("image-to-video", image, ("first_frame", "colour", "direction")),
+        ("continuation", continuation, ("colour", "direction", "position")),
+    ):
+        if results:
+            detail = ", ".join(f"{part} {sum(r[f'{part}_ok'] for r in results)}/{len(results)}" for part in parts)
+            lines.append(f"| {name} | {len(results)} | {100 * np.mean([r['ok'] for r in results]):.0f}% | {detail} |")
+    return "\n".join(lines)
 
 
 def summarise(results: list[dict]) -> str:
@@ -110,8 +228,7 @@ def summarise(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_pipeline(per_split: int, sheet_path: Path | None) -> list[dict]:
-    pipeline = load_pipeline()
+def evaluate_pipeline(pipeline, per_split: int) -> tuple[list[dict], list]:
     generate(pipeline, "a red square moving right", SIZES[0], FRAME_COUNTS[0], 0)  # warm-up, not timed
     results, sheet_rows = [], []
     with tempfile.TemporaryDirectory() as folder:
@@ -133,9 +250,7 @@ def evaluate_pipeline(per_split: int, sheet_path: Path | None) -> list[dict]:
             if index % per_split < 6:
                 sheet_rows.append((f"{case['split']}: {case['prompt']}\n-> {analysis.colour}, {analysis.direction}, "
                                    f"{analysis.shape}", frames))  # fmt: skip
-    if sheet_path is not None:
-        contact_sheet(sheet_rows, sheet_path)
-    return results
+    return results, sheet_rows
 
 
 @torch.no_grad()
@@ -160,15 +275,32 @@ def main() -> None:
     parser.add_argument("--vae-only", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write per-clip results here")
+    parser.add_argument("--pipeline", type=Path, default=PIPELINE_DIR)
+    parser.add_argument("--sheet", type=Path, help="contact sheet PNG (default: next to the pipeline folder)")
+    parser.add_argument("--pin-mode", choices=["clean", "renoise"], default="clean")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["text", "image", "continuation"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print("VAE reconstruction accuracy (30 clips):", evaluate_vae(load_pipeline().vae, 30))
+    pipeline = load_pipeline(args.pipeline)
+    print("VAE reconstruction accuracy (30 clips):", evaluate_vae(pipeline.vae, 30))
     if args.vae_only:
         return
-    results = evaluate_pipeline(args.per_split, PIPELINE_DIR.parent / "contact_sheet.png")
-    print(summarise(results))
+    report, sheet_rows = {}, []
+    if "text" not in args.skip:
+        report["text_to_video"], rows = evaluate_pipeline(pipeline, args.per_split)
+        sheet_rows += rows
+        print(summarise(report["text_to_video"]))
+    with tempfile.TemporaryDirectory() as folder:
+        if "image" not in args.skip:
+            report["image_to_video"], rows = evaluate_image_to_video(pipeline, Path(folder), args.pin_mode)
+            sheet_rows += rows
+        if "continuation" not in args.skip:
+            report["continuation"], rows = evaluate_continuation(pipeline, Path(folder), args.pin_mode)
+            sheet_rows += rows
+    print(summarise_conditioned(report.get("image_to_video", []), report.get("continuation", [])))
+    contact_sheet(sheet_rows, args.sheet or args.pipeline.parent / "contact_sheet.png")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps(report, indent=1, default=float))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@
     python -m models.embedded.train            # all stages: vae, latents, transformer, export
     python -m models.embedded.train --stage vae
 
-Stages: (1) the Wan VAE, frame-wise, on rendered frames, (2) latents of a fixed clip set, encoded
-once, (3) the Wan transformer and UMT5 text encoder jointly, by flow matching on those
-latents, (4) export of a standard WanPipeline folder plus loss curves.
-Intermediate state lives in .cache/embedded/; rerunning a stage resumes it.
+Stages: (1) the Wan VAE (8x spatial, 4x temporal compression) on rendered clips, warm-started
+from the previous frame-wise VAE, (2) latents of a fixed clip set, encoded once, (3) the Wan
+transformer and UMT5 text encoder jointly, by flow matching with a noise level per latent
+frame, on those latents, (4) export of a standard WanPipeline folder plus loss curves.
+Intermediate state lives in .cache/embedded/; rerunning a stage resumes it. The export goes to
+.cache/embedded/export/ (see --export-dir), to be evaluated before it replaces the shipped folder.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.embedded import FPS, FRAME_COUNTS, PIPELINE_DIR, SIZES
+from models.embedded import FPS, FRAME_COUNTS
 from models.embedded.architecture import (
     FLOW_SHIFT,
     TRANSFORMER_PATCH,
@@ -44,10 +46,13 @@ from models.embedded.world import ClipSpec, render, sample_spec
 
 
 SEED = 1234
+SIZES = ["64x64", "96x64", "64x96"]
 CAPTION_DROPOUT = 0.1
-# The shipped VAE's history (MODEL_CARD.md): these steps trained on clips under 4x and
-# then 1x temporal compression with learned temporal taps, before it became frame-wise.
-VAE_CLIP_STEPS = (500, 752)
+# Share of training clips whose start is anywhere, so the object may bounce off an edge
+# (long continuations must stay lawful); the others keep the captioned direction throughout.
+BOUNCE_FRACTION = 0.15
+# The VAE starts from the previous (frame-wise) embedded VAE: its spatial layers are reused.
+WARM_START_VAE = CACHE_DIR / "previous_pipeline" / "vae" / "diffusion_pytorch_model.safetensors"
 # Unknown words all map to <unk>; training on them as "unconditional" too keeps
 # classifier-free guidance sane for arbitrary negative prompts.
 JUNK_NEGATIVE = "blurry low quality distorted static ugly"
@@ -86,52 +91,89 @@ def vae_loss(reconstruction: torch.Tensor, target: torch.Tensor) -> tuple[torch.
     return pixel + 2.0 * colour, difference.pow(2).mean()
 
 
-def make_framewise(vae: torch.nn.Module) -> None:
-    """Zero, and keep at zero, every causal convolution tap that looks at past frames.
-
-    The decoder then maps each latent frame to its video frame independently: no
-    recurrence through the feature cache, so nothing drifts over a clip (with learned
-    temporal taps, colour and position fell apart after a few frames at the clip-training
-    budget this CPU allows). Temporal coherence is left to the transformer, which models
-    the latent video jointly. The folder is still a standard AutoencoderKLWan.
-    """
-    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+def init_time_convs(vae: torch.nn.Module) -> None:
+    """Start the temporal resampling convolutions as copies: each downsampling averages
+    its two frames, each upsampling repeats its frame. The warm-started VAE then begins
+    as the old frame-wise one (exact colour), and training only has to add motion."""
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanResample
 
     for module in vae.modules():
-        if isinstance(module, WanCausalConv3d) and module.weight.shape[2] > 1:
+        if isinstance(module, WanResample) and hasattr(module, "time_conv"):
+            weight, bias = module.time_conv.weight, module.time_conv.bias
+            channels = weight.shape[1]
+            identity = torch.eye(channels)
+            with torch.no_grad():
+                weight.zero_()
+                bias.zero_()
+                if module.mode == "upsample3d":  # output channels: [first frame | second frame]
+                    weight[:channels, :, 2, 0, 0] = identity
+                    weight[channels:, :, 2, 0, 0] = identity
+                else:  # taps over (previous, first, second) frame, stride 2
+                    weight[:, :, 1, 0, 0] = 0.5 * identity
+                    weight[:, :, 2, 0, 0] = 0.5 * identity
+
+
+def make_spatial_convs_framewise(vae: torch.nn.Module) -> None:
+    """Zero, and keep at zero, the past-frame taps of every 3x3x3 causal convolution; only
+    the temporal resampling convolutions (time_conv) mix frames. The previous VAE was
+    trained this way (its taps are zero), and with these taps free a warm start diverged
+    within 40 steps (MSE 0.008 -> 0.07); a latent frame then decodes from itself and its
+    predecessor only, which also keeps pinned latents of a continuation local."""
+    from diffusers.models.autoencoders.autoencoder_kl_wan import WanCausalConv3d
+
+    for name, module in vae.named_modules():
+        if isinstance(module, WanCausalConv3d) and module.weight.shape[2] > 1 and "time_conv" not in name:
             with torch.no_grad():
                 module.weight[:, :, :-1] = 0
             module.weight.register_hook(lambda grad: torch.cat([torch.zeros_like(grad[:, :, :-1]), grad[:, :, -1:]], 2))
 
 
-def train_vae(steps: int, batch_size: int = 16) -> None:
-    """Frame-wise VAE, so training on single frames trains it for clips of any length."""
+def warm_start(vae: torch.nn.Module) -> None:
+    from safetensors.torch import load_file
+
+    if WARM_START_VAE.exists():
+        missing = vae.load_state_dict(load_file(WARM_START_VAE), strict=False).missing_keys
+        assert all("time_conv" in key for key in missing), missing
+    init_time_convs(vae)
+
+
+def sample_clip_specs(rng: random.Random, width: int, height: int, num_frames: int, count: int) -> list[ClipSpec]:
+    return [
+        sample_spec(
+            rng.randrange(2**31), width, height, num_frames, split="train", bounce=rng.random() < BOUNCE_FRACTION
+        )
+        for _ in range(count)
+    ]
+
+
+def train_vae(steps: int, batch_size: int = 4) -> None:
+    """Clips of 9 and 17 frames (3 and 5 latent frames) at every trained size."""
     torch.manual_seed(SEED)
     vae = build_vae()
-    make_framewise(vae)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=3e-4, betas=(0.9, 0.99), weight_decay=0.0)
+    make_spatial_convs_framewise(vae)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0)
     checkpointer = Checkpointer(CACHE_DIR / "vae.pt")
     log = LossLog(CACHE_DIR / "vae_log.jsonl")
     start = 0
     if (state := checkpointer.load()) is not None:
         vae.load_state_dict(state["model"])
-        if "optimizer" in state:  # absent in a warm start from weights of another configuration
-            optimizer.load_state_dict(state["optimizer"])
+        optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
+    else:
+        warm_start(vae)  # its past-frame taps are zero already
     log.truncate_after(start)
     for group in optimizer.param_groups:  # LambdaLR resumes from last_epoch only with initial_lr set
         group.setdefault("initial_lr", group["lr"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: warmup_cosine(step, steps, warmup=100), last_epoch=start - 1
+        optimizer, lambda step: warmup_cosine(step, steps, warmup=30), last_epoch=start - 1
     )
     vae.train()
     progress = tqdm(range(start, steps), initial=start, total=steps, desc="vae", mininterval=15)
     for step in progress:
         rng = random.Random(SEED * 1_000_003 + step)  # batch depends only on the step: exact resumes
-        # Mostly square frames; every fourth batch wide, so both aspect ratios are seen.
-        width, height = (96, 64) if step % 4 == 3 else (64, 64)
-        specs = [sample_spec(rng.randrange(2**31), width, height, 1, split="train") for _ in range(batch_size)]
-        clips = clips_to_tensor(specs)
+        width, height = parse_size(SIZES[step % len(SIZES)])
+        num_frames = FRAME_COUNTS[(step // len(SIZES)) % len(FRAME_COUNTS)]
+        clips = clips_to_tensor(sample_clip_specs(rng, width, height, num_frames, batch_size))
         latents = vae.encode(clips).latent_dist.mode()
         # Small latent noise makes the decoder tolerant of imperfect transformer samples;
         # the L2 term stops the encoder from outscaling that noise.
@@ -143,7 +185,7 @@ def train_vae(steps: int, batch_size: int = 16) -> None:
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 0.5)
         optimizer.step()
         scheduler.step()
-        log.append(step=step, loss=loss.item(), mse=mse.item(), time=time.time())
+        log.append(step=step, loss=loss.item(), mse=mse.item(), frames=num_frames, time=time.time())
         progress.set_postfix(loss=f"{loss.item():.4f}", mse=f"{mse.item():.4f}")
         checkpointer.maybe_save({"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1})
     checkpointer.maybe_save({"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": steps}, True)
@@ -162,25 +204,12 @@ def size_path(size: str) -> Path:
     return CACHE_DIR / f"latents_{size}.pt"
 
 
-@torch.no_grad()
-def encode_framewise(vae: torch.nn.Module, clips: torch.Tensor) -> torch.Tensor:
-    """Encode each frame on its own (exact for this frame-wise VAE). Unlike vae.encode,
-    which only consumes 1 + 4k frames, this handles any length."""
-    batch, channels, frames, height, width = clips.shape
-    singles = clips.transpose(1, 2).reshape(batch * frames, channels, 1, height, width)
-    latents = vae.encode(singles).latent_dist.mode()
-    return latents.reshape(batch, frames, *latents.shape[1:2], *latents.shape[3:]).transpose(1, 2)
-
-
-def generated_frames(num_frames: int) -> int:
-    """Frames WanPipeline produces for a request of `num_frames`: it rounds to
-    n * scale_factor_temporal + 1, and this frame-wise VAE has scale 1. Training uses
-    the same lengths, so the transformer never samples a length it was not trained on."""
-    return num_frames + 1
+def latent_frames(num_frames: int) -> int:
+    return (num_frames - 1) // 4 + 1
 
 
 @torch.no_grad()
-def precompute_latents(clips_per_size: int, batch_size: int = 16) -> None:
+def precompute_latents(clips_per_size: dict[str, int], batch_size: int = 8) -> None:
     """Encode a fixed training set of the longest clips once per size."""
     vae = load_vae()
     for size_index, size in enumerate(SIZES):
@@ -188,17 +217,11 @@ def precompute_latents(clips_per_size: int, batch_size: int = 16) -> None:
         if path.exists():
             continue
         width, height = parse_size(size)
-        base_seed = 10_000_000 * (1 + size_index)
-        specs = [
-            replace(spec, num_frames=generated_frames(spec.num_frames))
-            for spec in (
-                sample_spec(base_seed + index, width, height, max(FRAME_COUNTS), split="train")
-                for index in range(clips_per_size)
-            )
-        ]
+        rng = random.Random(10_000_000 * (1 + size_index))
+        specs = sample_clip_specs(rng, width, height, max(FRAME_COUNTS), clips_per_size[size])
         chunks = []
         for offset in tqdm(range(0, len(specs), batch_size), desc=f"latents {size}", mininterval=15):
-            chunks.append(encode_framewise(vae, clips_to_tensor(specs[offset : offset + batch_size])))
+            chunks.append(vae.encode(clips_to_tensor(specs[offset : offset + batch_size])).latent_dist.mode())
         torch.save({"latents": torch.cat(chunks), "specs": [asdict(spec) for spec in specs]}, path)
 
 
@@ -211,16 +234,16 @@ def latent_statistics(buckets: dict) -> tuple[torch.Tensor, torch.Tensor]:
 
 def load_buckets() -> dict:
     """(size, frames) -> latents and clip specs. Shorter durations are prefixes of the
-    long clips: the encoder is causal with no temporal compression, so the first n
-    latent frames of a clip are exactly the latents of its first n frames."""
+    long clips: the encoder is causal (first frame alone, then groups of four), so the
+    first k latent frames of a clip are exactly the latents of its first 4(k-1)+1 frames."""
     buckets = {}
     for size in SIZES:
         stored = torch.load(size_path(size), weights_only=False)
         for num_frames in FRAME_COUNTS:
-            length = generated_frames(num_frames)
+            length = latent_frames(num_frames)
             buckets[(size, num_frames)] = {
                 "latents": stored["latents"][:, :, :length].contiguous(),
-                "specs": [{**spec, "num_frames": length} for spec in stored["specs"]],
+                "specs": [{**spec, "num_frames": num_frames} for spec in stored["specs"]],
             }
     return buckets
 
@@ -252,7 +275,36 @@ def sample_sigmas(count: int, generator: torch.Generator) -> torch.Tensor:
     return FLOW_SHIFT * uniform / (1 + (FLOW_SHIFT - 1) * uniform)
 
 
-def train_transformer(steps: int, tokens_per_batch: int = 3072) -> None:
+def frame_sigmas(batch: int, frames: int, generator: torch.Generator, rng: random.Random) -> torch.Tensor:
+    """Noise level per latent frame, (batch, frames) ("diffusion forcing"). Half the clips
+    share one level (text-to-video, and pinning by re-noising known frames); the rest keep
+    some frames clean (level 0) as conditions: the first (image-to-video), a prefix
+    (continuation of a previous clip's tail), first and last (loops), or draw every
+    frame's level on its own."""
+    sigmas = sample_sigmas(batch, generator)[:, None].repeat(1, frames)
+    independent = sample_sigmas(batch * frames, generator).view(batch, frames)
+    for index in range(batch):
+        draw = rng.random()
+        if draw < 0.5:
+            continue
+        if draw < 0.68:
+            sigmas[index, 0] = 0
+        elif draw < 0.82:
+            sigmas[index, : rng.randint(1, frames - 1)] = 0
+        elif draw < 0.9:
+            sigmas[index, [0, -1]] = 0
+        else:
+            sigmas[index] = independent[index]
+    return sigmas
+
+
+def token_timesteps(sigmas: torch.Tensor, tokens_per_frame: int) -> torch.Tensor:
+    """(batch, frames) noise levels to the transformer's per-token timesteps (batch, tokens):
+    Wan's patch embedding orders tokens frame by frame."""
+    return (sigmas * 1000).repeat_interleave(tokens_per_frame, dim=1)
+
+
+def train_transformer(steps: int, tokens_per_batch: int = 2560) -> None:
     """Flow matching; each batch comes from one (size, duration) bucket and holds about
     `tokens_per_batch` tokens, so short clips get larger batches at equal cost."""
     torch.manual_seed(SEED)
@@ -290,18 +342,24 @@ def train_transformer(steps: int, tokens_per_batch: int = 3072) -> None:
         rng = random.Random(SEED * 7_000_003 + step)
         generator = torch.Generator().manual_seed(SEED + step)
         key = keys[step % len(keys)]  # one bucket per batch: shapes must match
-        batch_size = max(8, tokens_per_batch // tokens_per_clip(normalised[key]))
+        batch_size = max(8, tokens_per_batch // tokens_per_clip(normalised[key]))  # 32 clips of 64x64x17
         indices = [rng.randrange(len(specs[key])) for _ in range(batch_size)]
         clean = normalised[key][indices]
         prompts = [training_caption(specs[key][index], rng) for index in indices]
         noise = torch.randn(clean.shape, generator=generator)
-        sigma = sample_sigmas(batch_size, generator).view(-1, 1, 1, 1, 1)
+        frames = clean.shape[2]
+        sigmas = frame_sigmas(batch_size, frames, generator, rng)
+        sigma = sigmas.view(batch_size, 1, frames, 1, 1)
         noisy = (1 - sigma) * clean + sigma * noise
         text, cross_attention.key_bias = encode_compact(tokenizer, networks["text_encoder"], prompts)
+        timestep = token_timesteps(sigmas, tokens_per_clip(clean) // frames)
         prediction = networks["transformer"](
-            hidden_states=noisy, timestep=sigma.flatten() * 1000, encoder_hidden_states=text, return_dict=False
+            hidden_states=noisy, timestep=timestep, encoder_hidden_states=text, return_dict=False
         )[0]
-        loss = (prediction - (noise - clean)).pow(2).mean()
+        # Clean (conditioning) frames have nothing to predict.
+        noisy_frames = (sigma > 0).float().expand_as(clean)
+        squared = (prediction - (noise - clean)).pow(2) * noisy_frames
+        loss = squared.sum() / noisy_frames.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(networks.parameters(), 1.0)
@@ -337,8 +395,6 @@ def plot_loss_curves(path: Path) -> None:
             window = max(1, len(values) // 50)
             smooth = np.convolve(values, np.ones(window) / window, mode="valid")
             axis.plot(np.arange(len(smooth)) + window - 1, smooth, label=key)
-        if name == "vae":
-            axis.axvspan(*VAE_CLIP_STEPS, color="grey", alpha=0.2, label="clip steps, temporal configs")
         axis.set_yscale("log")
         axis.set_xlabel("step")
         axis.set_title(f"{name} (moving average)")
@@ -347,7 +403,7 @@ def plot_loss_curves(path: Path) -> None:
     figure.savefig(path, dpi=80)
 
 
-def export_pipeline() -> None:
+def export_pipeline(folder: Path) -> None:
     from diffusers import WanPipeline
 
     buckets = load_buckets()
@@ -370,16 +426,19 @@ def export_pipeline() -> None:
         transformer=networks["transformer"].eval(),
         scheduler=build_scheduler(),
     )
-    pipeline.save_pretrained(PIPELINE_DIR, safe_serialization=True)
-    plot_loss_curves(PIPELINE_DIR.parent / "loss_curves.png")
+    pipeline.save_pretrained(folder, safe_serialization=True)
+    plot_loss_curves(folder.parent / "loss_curves.png")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", choices=["all", "vae", "latents", "transformer", "export"], default="all")
-    parser.add_argument("--vae-steps", type=int, default=1100)
-    parser.add_argument("--clips-per-size", type=int, default=1024)
-    parser.add_argument("--transformer-steps", type=int, default=1800)
+    parser.add_argument("--vae-steps", type=int, default=500)
+    parser.add_argument("--clips-per-size", type=int, default=1024, help="for the default size; others get 5/8")
+    parser.add_argument("--transformer-steps", type=int, default=2400)
+    # Exported next to the checkpoints; evaluate it (evaluate.py --pipeline) against the
+    # shipped model, then copy it to models/embedded/pipeline if it is better on every row.
+    parser.add_argument("--export-dir", type=Path, default=CACHE_DIR / "export")
     # One thread: on a shared 2-core machine two OpenMP threads stall each other (5-8x slower).
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -390,11 +449,13 @@ def main() -> None:
     if args.stage in ("all", "vae"):
         train_vae(args.vae_steps)
     if args.stage in ("all", "latents"):
-        precompute_latents(args.clips_per_size)
+        precompute_latents(
+            {size: args.clips_per_size * (8 if index == 0 else 5) // 8 for index, size in enumerate(SIZES)}
+        )
     if args.stage in ("all", "transformer"):
         train_transformer(args.transformer_steps)
     if args.stage in ("all", "export"):
-        export_pipeline()
+        export_pipeline(args.export_dir)
 
 
 if __name__ == "__main__":

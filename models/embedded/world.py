@@ -1,4 +1,5 @@
-"""A tiny synthetic world: one coloured shape gliding over a plain background.
+"""A tiny synthetic world: one coloured shape gliding over a plain background,
+bouncing off the frame's edges (angle of incidence = angle of reflection).
 
 Clips are a pure function of a seed, so training data, held-out splits and test
 fixtures can be regenerated anywhere without storing video files.
@@ -99,9 +100,14 @@ def sample_spec(
     height: int = 64,
     num_frames: int = 17,
     split: str = "train",
+    bounce: bool = False,
     **fixed: str,
 ) -> ClipSpec:
     """Draw a clip description; `fixed` pins attributes (colour=..., shape=...).
+
+    By default the start is chosen so the whole path stays in frame without a bounce
+    (the captioned direction is then the direction of the whole clip); with
+    bounce=True the start is anywhere, and the object may bounce off an edge.
 
     split="train" rejects held-out combinations, split="held_out" only yields them,
     split="any" accepts everything.
@@ -127,6 +133,8 @@ def sample_spec(
     dummy = ClipSpec(**attrs, width=width, height=height, num_frames=num_frames, start_x=0, start_y=0)
     vx, vy = velocity(dummy)
     travel_x, travel_y = vx * (num_frames - 1), vy * (num_frames - 1)
+    if bounce:
+        travel_x = travel_y = 0.0
     margin = radius + 1.5
     # Choose a start so the whole trajectory stays inside the frame.
     lo_x, hi_x = margin - min(travel_x, 0), width - margin - max(travel_x, 0)
@@ -155,23 +163,32 @@ def _signed_distance(shape: str, dx: np.ndarray, dy: np.ndarray, radius: float) 
     raise ValueError(f"unknown shape {shape!r}")
 
 
+def _reflect(position: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Fold a free straight-line coordinate into [low, high] by mirror reflections."""
+    span = high - low
+    phase = np.mod(position - low, 2 * span)
+    return low + np.where(phase <= span, phase, 2 * span - phase)
+
+
+def centre_track(spec: ClipSpec) -> np.ndarray:
+    """Object centre per frame, shape (num_frames, 2) as (x, y): a straight line that
+    reflects off the frame's edges, where the object's outline touches them."""
+    vx, vy = velocity(spec)
+    steps = np.arange(spec.num_frames, dtype=np.float64)
+    margin = object_radius(spec.size, spec.height) + 1.5
+    xs = _reflect(spec.start_x + vx * steps, margin, spec.width - margin)
+    ys = _reflect(spec.start_y + vy * steps, margin, spec.height - margin)
+    return np.stack([xs, ys], axis=1).astype(np.float32)
+
+
 def render(spec: ClipSpec) -> np.ndarray:
     """Return uint8 frames of shape (num_frames, height, width, 3)."""
     ys, xs = np.mgrid[0 : spec.height, 0 : spec.width].astype(np.float32) + 0.5
     colour = np.array(COLOURS[spec.colour], np.float32)
     background = np.array(BACKGROUNDS[spec.background], np.float32)
     radius = object_radius(spec.size, spec.height)
-    vx, vy = velocity(spec)
     frames = np.empty((spec.num_frames, spec.height, spec.width, 3), np.uint8)
-    for index in range(spec.num_frames):
-        cx, cy = spec.start_x + vx * index, spec.start_y + vy * index
+    for index, (cx, cy) in enumerate(centre_track(spec)):
         alpha = np.clip(_signed_distance(spec.shape, xs - cx, ys - cy, radius) + 0.5, 0.0, 1.0)[..., None]
         frames[index] = np.round(background + alpha * (colour - background)).astype(np.uint8)
     return frames
-
-
-def centre_track(spec: ClipSpec) -> np.ndarray:
-    """Ground-truth object centre per frame, shape (num_frames, 2) as (x, y)."""
-    vx, vy = velocity(spec)
-    steps = np.arange(spec.num_frames, dtype=np.float32)
-    return np.stack([spec.start_x + vx * steps, spec.start_y + vy * steps], axis=1)

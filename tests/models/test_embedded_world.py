@@ -12,6 +12,7 @@ from models.embedded.world import (
     DIRECTIONS,
     HELD_OUT,
     SHAPES,
+    ClipSpec,
     centre_track,
     object_radius,
     render,
@@ -48,6 +49,31 @@ def test_object_has_its_colour_and_stays_in_frame(seed):
     travel = track[-1] - track[0]
     expected = np.sign(DIRECTIONS[spec.direction])
     np.testing.assert_array_equal(np.sign(np.round(travel, 3)), expected)
+
+
+def test_object_bounces_off_the_edges_with_equal_angles():
+    """A long clip stays in frame: each coordinate reflects at the edge, speed is kept."""
+    spec = ClipSpec("red", "circle", "down-right", "quickly", "small", "black", 64, 64, 120, 40.0, 20.0)
+    track = centre_track(spec)
+    radius = object_radius(spec.size, spec.height)
+    assert (track >= radius).all() and (track <= 64 - radius).all()
+    steps = np.diff(track, axis=0)
+    # Away from the turning frames every step is the free step with flipped signs.
+    free_step = abs(steps[0, 0])
+    regular = np.isclose(np.abs(steps), free_step, atol=1e-4).all(axis=1)
+    assert regular.mean() > 0.8
+    assert set(np.sign(steps[regular, 0])) == {-1.0, 1.0} and set(np.sign(steps[regular, 1])) == {-1.0, 1.0}
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_bouncing_clips_start_anywhere_and_stay_in_frame(seed):
+    spec = sample_spec(seed, 64, 96, 33, bounce=True)
+    track = centre_track(spec)
+    radius = object_radius(spec.size, spec.height)
+    assert (track[:, 0] >= radius).all() and (track[:, 0] <= spec.width - radius).all()
+    assert (track[:, 1] >= radius).all() and (track[:, 1] <= spec.height - radius).all()
+    step_lengths = np.hypot(*np.diff(track, axis=0).T)
+    np.testing.assert_allclose(np.median(step_lengths), {"slowly": 1.25, "quickly": 2.25}[spec.speed], rtol=1e-4)
 
 
 def test_held_out_combinations_never_reach_training():
