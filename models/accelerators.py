@@ -23,14 +23,19 @@ CACHE_CONFIGS: dict[str, tuple[str, str | None]] = {
 # Attention backends that run without CUDA; the others (flash, sage, cuDNN, xformers...) need it.
 CPU_ATTENTION_BACKENDS = frozenset({"native", "_native_math", "flex"})
 
-# Pipelines that run the conditional and unconditional passes as separate transformer calls
-# (or have guidance distilled in): FasterCache must not split their batch into halves.
-SEPARATE_GUIDANCE_PASSES = frozenset({"WanPipeline", "HunyuanVideoPipeline"})
+# Guidance distilled into the transformer: one pass per step, no unconditional half to split off.
+GUIDANCE_DISTILLED = frozenset({"HunyuanVideoPipeline"})
+
+# Pipelines that run classifier-free guidance as two transformer calls per step, each in its own
+# `cache_context`. First Block Cache, MagCache and TaylorSeer keep state per context; Pyramid
+# Attention Broadcast and FasterCache keep one state for both calls, so the unconditional pass
+# reuses the conditional one's attention and guidance weakens.
+SEPARATE_CFG_PASSES = frozenset({"WanPipeline"})
+SHARED_STATE_CACHES = frozenset({"faster", "pyramid_attention"})
 
 # FasterCache blends transformer outputs in frequency space and must know their layout; LTX's
 # transformer returns packed tokens (batch, sequence, channels), which it cannot handle.
 FASTER_CACHE_TENSOR_FORMATS = {
-    "WanPipeline": "BCFHW",
     "HunyuanVideoPipeline": "BCFHW",
     "MochiPipeline": "BCFHW",
     "CogVideoXPipeline": "BFCHW",
@@ -121,7 +126,7 @@ def _cache_defaults(entry: CatalogEntry, current_timestep: Callable[[], int], dt
             "spatial_attention_block_skip_range": 2,
             "attention_weight_callback": lambda _: 0.3,
             "current_timestep_callback": current_timestep,
-            "is_guidance_distilled": spec.pipeline_class in SEPARATE_GUIDANCE_PASSES,
+            "is_guidance_distilled": spec.pipeline_class in GUIDANCE_DISTILLED,
             "tensor_format": FASTER_CACHE_TENSOR_FORMATS.get(spec.pipeline_class),
         },
         "pyramid_attention": {
@@ -142,6 +147,12 @@ def build_cache_config(entry: CatalogEntry, current_timestep: Callable[[], int] 
         raise OptionError(
             f"model {entry.name!r}: cache {options.kind!r} needs diffusers.hooks.{class_name}, "
             "which this diffusers version does not have"
+        )
+    if options.kind in SHARED_STATE_CACHES and entry.spec.pipeline_class in SEPARATE_CFG_PASSES:
+        raise OptionError(
+            f"model {entry.name!r}: cache {options.kind!r} keeps one state for {entry.spec.pipeline_class}'s "
+            "separate conditional and unconditional passes, which weakens guidance; use first_block, mag "
+            "or taylorseer (they keep state per pass)"
         )
     if options.kind == "faster" and entry.spec.pipeline_class not in FASTER_CACHE_TENSOR_FORMATS:
         raise OptionError(

@@ -26,9 +26,15 @@ def entry(family: str = "wan", **options) -> CatalogEntry:
         ({"attention_backend": "flash"}, "'flash' needs a CUDA device; on CPU use one of"),
         ({"cache": {"kind": "taylorseer", "threshold": 0.1}}, "cache 'taylorseer' has no threshold"),
         ({"cache": {"kind": "first_block", "threshold": -1}}, "threshold must be positive"),
-        ({"cache": {"kind": "faster", "options": {"skip_everything": True}}}, "has no option 'skip_everything'"),
+        (
+            {"family": "mochi", "cache": {"kind": "faster", "options": {"skip_everything": True}}},
+            "has no option 'skip_everything'",
+        ),
         ({"cache": {"kind": "mag"}}, "needs cache.options.mag_ratios"),
         ({"family": "ltx", "cache": {"kind": "faster"}}, "cache 'faster' does not work with LTXPipeline"),
+        # Wan runs CFG as two calls per step; these two caches would share one state between them.
+        ({"cache": {"kind": "faster"}}, "cache 'faster' keeps one state for WanPipeline's separate"),
+        ({"cache": {"kind": "pyramid_attention"}}, "which weakens guidance; use first_block, mag or taylorseer"),
         # Masks: LTX and HunyuanVideo pass the prompt's padding mask, which these kernels refuse at
         # the first step ("`attn_mask` is not supported for flash-attn 2").
         ({"family": "ltx", "attention_backend": "flash"}, "'flash' takes no attention mask, and LTXPipeline"),
@@ -73,8 +79,8 @@ def test_unknown_cache_kind_is_a_catalog_error():
         entry(cache={"kind": "teacache"})
 
 
-# Every cache accelerator on a pipeline that batches cond/uncond (LTX) and one that runs them as
-# separate passes (Wan); First Block Cache on every family.
+# Every cache accelerator on a pipeline that batches cond/uncond (LTX) and every one that keeps
+# state per pass on one that runs them as separate passes (Wan); First Block Cache on every family.
 ACCELERATED = [
     *[
         ("builtin:tiny-wan", "wan", "32x32", 9, cache)
@@ -82,8 +88,6 @@ ACCELERATED = [
             {"kind": "first_block", "threshold": 0.2},
             {"kind": "mag", "threshold": 0.1, "options": {"mag_ratios": [1.0] * 4}},
             {"kind": "taylorseer", "options": {"cache_interval": 2, "disable_cache_before_step": 1}},
-            {"kind": "faster"},
-            {"kind": "pyramid_attention", "options": {"spatial_attention_timestep_skip_range": [0, 1000]}},
         )
     ],
     *[
