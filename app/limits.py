@@ -12,9 +12,10 @@ import math
 import time
 
 from redis import Redis
+from redis.client import Pipeline
 
 from app.errors import RateLimited
-from app.records import RecordStore
+from app.records import owner_active_key
 
 
 WINDOW_S = 60
@@ -47,11 +48,16 @@ def check_request_rate(redis: Redis, tenant: str, per_minute: int) -> None:
         )
 
 
-def check_active_videos(store: RecordStore, tenant: str, limit: int) -> None:
-    """Refuse a new video while `tenant` has `limit` unfinished ones (0: no limit)."""
+def watch_active_videos(pipe: Pipeline, tenant: str, limit: int) -> None:
+    """Inside a transaction being built on `pipe` (before its MULTI): refuse a new video while
+    `tenant` has `limit` unfinished ones (0: no limit). The count is WATCHed, so a concurrent
+    create or finish of the same tenant aborts the transaction (the caller retries) instead of
+    letting two creates both see room for one."""
     if limit <= 0:
         return
-    active = store.active_count(tenant)
+    key = owner_active_key(tenant)
+    pipe.watch(key)
+    active = pipe.scard(key)
     if active >= limit:
         raise RateLimited(
             f"Too many unfinished videos: {active} queued or in progress, the limit is {limit}. "

@@ -13,6 +13,15 @@ class Settings(BaseSettings):
 
     # Where Redis lives. `t2v up` starts an embedded server when this is unset.
     redis_url: str | None = None
+    # Redis Sentinel (app/redis_conn.py): comma-separated `host:port` of the sentinels and the name
+    # of the primary they watch. When set, the sentinels say where the primary is; `redis_url`
+    # then only lends its password and database number.
+    redis_sentinels: str = ""
+    redis_sentinel_service: str = "t2v"
+    # Replicas that must acknowledge a new video before it is accepted (app/replication.py).
+    # Unset: 1 with sentinels or while the primary reports a replica, else 0 (one machine).
+    redis_min_replicas: int | None = Field(default=None, ge=0)
+    redis_replica_ack_timeout_ms: int = Field(default=1000, ge=1, le=60000)
     # Videos, the embedded Redis' AOF and built models live here.
     data_dir: Path = Path("data")
     # Where finished videos are stored: a local directory or S3-compatible object storage.
@@ -71,6 +80,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # How long a POST's `Idempotency-Key` is remembered (its replay returns the first response).
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+    # A bearer token `GET /metrics` requires when set (metrics name models, queues and volumes).
+    metrics_token: str = ""
 
     # --- webhooks (app/webhooks) ---
     # Signing secrets `whsec_<base64>`, comma or space separated: each delivery is signed with

@@ -4,14 +4,17 @@ import secrets
 import time
 
 from redis import Redis
+from redis.exceptions import RedisError, WatchError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from app.errors import Conflict
 from app.expansion.plan import expand_job_timeout_s
 from app.expansion.stats import count_outcome
+from app.limits import watch_active_videos
 from app.queueing import EXPAND_STAGE, current_job, enqueue_expand, enqueue_render
 from app.records import RecordStore, new_video_id, now_ms
+from app.replication import NotReplicated, wait_for_replicas
 from app.settings import Settings
 from app.status import ACTIVE, VideoStatus
 from app.storage import Storage
@@ -59,26 +62,57 @@ def new_record(owner: str, prompt: str, resolved: ResolvedRequest, seed: int | N
     }
 
 
-def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings) -> None:
-    """Write the record and its first job in one transaction: both exist or neither does."""
+def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings, active_limit: int = 0) -> None:
+    """Write the record and its first job in one transaction: both exist or neither does.
+
+    `active_limit` (the owner's unfinished videos at most; 0: none) is checked inside that
+    transaction, so concurrent creates cannot overshoot it. Where replicas are required, the
+    video is only accepted once one holds it (app/replication.py); otherwise it is withdrawn.
+    """
     with redis.pipeline(transaction=True) as pipe:
-        store.create(record, pipe)
-        if record.get("stage") == EXPAND_STAGE:
-            # The expand job queues the render itself once the prompt is rewritten.
-            enqueue_expand(
-                redis,
-                record,
-                timeout_s=expand_job_timeout_s(settings),
-                result_ttl_s=settings.job_result_ttl_s,
-                pipe=pipe,
-            )
-        else:
-            enqueue_render(
-                redis, record, timeout_s=settings.job_timeout_s, result_ttl_s=settings.job_result_ttl_s, pipe=pipe
-            )
-            count_outcome(pipe, record["prompt_expansion"])
-        pipe.execute()
+        while True:
+            try:
+                watch_active_videos(pipe, record["owner"], active_limit)
+                pipe.multi()
+                _queue_writes(redis, store, record, settings, pipe)
+                pipe.execute()
+                break
+            except WatchError:
+                continue  # the owner's active set changed under the check: count again
+    try:
+        wait_for_replicas(redis, settings)
+    except NotReplicated:
+        _withdraw(redis, store, record)
+        raise
     emit(redis, record["id"], VIDEO_QUEUED, settings)
+
+
+def _queue_writes(redis: Redis, store: RecordStore, record: dict, settings: Settings, pipe) -> None:
+    store.create(record, pipe)
+    if record.get("stage") == EXPAND_STAGE:
+        # The expand job queues the render itself once the prompt is rewritten.
+        enqueue_expand(
+            redis,
+            record,
+            timeout_s=expand_job_timeout_s(settings),
+            result_ttl_s=settings.job_result_ttl_s,
+            pipe=pipe,
+        )
+    else:
+        enqueue_render(
+            redis, record, timeout_s=settings.job_timeout_s, result_ttl_s=settings.job_result_ttl_s, pipe=pipe
+        )
+        count_outcome(pipe, record["prompt_expansion"])
+
+
+def _withdraw(redis: Redis, store: RecordStore, record: dict) -> None:
+    """Take back a video whose create is answered with an error, so it never renders unseen."""
+    try:
+        store.transition(record["id"], {"status": VideoStatus.CANCELLED.value}, allowed_from=ACTIVE)
+        _drop_queued_job(redis, record)
+        store.delete(record["id"], record["owner"])
+    except RedisError:
+        pass  # the primary is gone, and the write with it
 
 
 def _drop_queued_job(redis: Redis, record: dict) -> None:

@@ -1,11 +1,14 @@
 """Liveness, readiness and metrics."""
 
+import hmac
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
-from app.deps import CatalogDep, RedisDep
+from app.deps import CatalogDep, RedisDep, SettingsDep
+from app.errors import Unauthorized
 from app.liveness import live_workers
 from app.metrics import render_metrics
 
@@ -40,5 +43,12 @@ def readyz(redis: RedisDep, catalog: CatalogDep):
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-def metrics(request: Request):
+def metrics(request: Request, settings: SettingsDep):
+    if settings.metrics_token:
+        # Prometheus sends it as `authorization: Bearer <token>` (its `authorization` setting).
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
+            raise Unauthorized(
+                "GET /metrics needs the bearer token set in T2V_METRICS_TOKEN", code="invalid_metrics_token"
+            )
     return Response(render_metrics(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)

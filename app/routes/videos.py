@@ -19,7 +19,6 @@ from app.expansion.plan import warn_without_expander
 from app.idempotency import HEADER as IDEMPOTENCY_HEADER
 from app.idempotency import MAX_KEY_CHARS as MAX_IDEMPOTENCY_KEY_CHARS
 from app.idempotency import run_once
-from app.limits import check_active_videos
 from app.liveness import live_models
 from app.queue_position import add_queue_positions
 from app.records import VIDEO_ID_RE, RecordStore, is_video_id
@@ -126,9 +125,8 @@ def _create(body: dict, settings: Settings, redis: Redis, store: RecordStore, ca
     if resolved.model not in live_models(redis):
         record["warning"] = f"no live worker serves model {resolved.model!r} yet; the video waits in the queue"
     warn_without_expander(record, redis)
-    if owner != OPEN_TENANT:
-        check_active_videos(store, owner, settings.max_active_videos_per_tenant)
-    videos_service.submit(redis, store, record, settings)
+    active_limit = settings.max_active_videos_per_tenant if owner != OPEN_TENANT else 0
+    videos_service.submit(redis, store, record, settings, active_limit)
     # A ready JSONResponse (see _once) skips FastAPI's generic encoder: this is the hottest route.
     return video_object(add_queue_positions(redis, [record])[0])
 

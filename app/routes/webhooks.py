@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from app.deps import OwnerDep, RedisDep, SettingsDep, StoreDep
 from app.errors import Conflict, NotFound
-from app.routes.videos import _owned
+from app.routes.videos import IdempotencyKey, _once, _owned
 from app.webhooks.deliveries import DeliveryStore
 from app.webhooks.events import FROM_SETTINGS
 
@@ -58,13 +58,27 @@ def list_deliveries(video_id: str, redis: RedisDep, store: StoreDep, owner: Owne
 
 @router.post("/videos/{video_id}/webhooks/{delivery_id}/retry", summary="Send a webhook delivery again")
 def retry_delivery(
-    video_id: str, delivery_id: str, settings: SettingsDep, redis: RedisDep, store: StoreDep, owner: OwnerDep
+    video_id: str,
+    delivery_id: str,
+    settings: SettingsDep,
+    redis: RedisDep,
+    store: StoreDep,
+    owner: OwnerDep,
+    idempotency_key: IdempotencyKey = None,
 ):
     _owned(store, video_id, owner)
     deliveries = DeliveryStore(redis)
     delivery = deliveries.get(delivery_id)
     if delivery is None or delivery["video_id"] != video_id:
         raise NotFound(f"No webhook delivery {delivery_id!r} for video {video_id}", param="delivery_id")
-    if (delivery.get("lease_until") or 0) > time.time():
-        raise Conflict(f"webhook delivery {delivery_id} is being attempted right now", code="delivery_in_flight")
-    return delivery_object(deliveries.retry_now(delivery, settings.webhook_timeout_s))
+
+    def retry() -> dict:
+        if (delivery.get("lease_until") or 0) > time.time():
+            raise Conflict(f"webhook delivery {delivery_id} is being attempted right now", code="delivery_in_flight")
+        return delivery_object(deliveries.retry_now(delivery, settings.webhook_timeout_s))
+
+    # With an Idempotency-Key, a client retrying this POST (a timeout, a dropped connection) gets
+    # the first answer back instead of sending the webhook once more.
+    return _once(
+        redis, settings, owner, idempotency_key, operation=f"webhook-retry:{delivery_id}", body={}, produce=retry
+    )

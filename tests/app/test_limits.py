@@ -17,6 +17,7 @@ MODEL = "tiny-limits"
 PER_MINUTE = 25
 MAX_ACTIVE = 3
 MAX_BODY = 4096
+METRICS_TOKEN = "scrape-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,7 @@ def api(tmp_path_factory):
         T2V_RATE_LIMIT_PER_MINUTE=str(PER_MINUTE),
         T2V_MAX_ACTIVE_VIDEOS_PER_TENANT=str(MAX_ACTIVE),
         T2V_MAX_BODY_BYTES=str(MAX_BODY),
+        T2V_METRICS_TOKEN=METRICS_TOKEN,
     ) as api:
         yield api
 
@@ -79,6 +81,17 @@ def test_too_many_unfinished_videos_is_429_until_one_finishes(api, key):
     assert int(refused.headers["retry-after"]) >= 1
     assert api.post(f"/v1/videos/{ids[0]}/cancel", key).status_code == 200
     assert create(api, key).status_code == 200
+
+
+def test_concurrent_creates_never_overshoot_the_unfinished_video_limit(api, key):
+    # The count is checked inside the create's own transaction: a burst gets exactly the limit.
+    with ThreadPoolExecutor(max_workers=4 * MAX_ACTIVE) as pool:
+        answers = list(pool.map(lambda i: create(api, key, prompt=f"burst {i}"), range(4 * MAX_ACTIVE)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] * MAX_ACTIVE + [429] * (3 * MAX_ACTIVE), codes
+    for answer in answers:
+        if answer.status_code == 200:
+            api.post(f"/v1/videos/{answer.json()['id']}/cancel", key)
 
 
 def test_queued_videos_report_their_place_in_the_queue(api, key):
@@ -175,3 +188,11 @@ def test_a_failed_request_does_not_use_up_its_idempotency_key(api, key):
     assert fixed.status_code == 200 and "idempotent-replayed" not in fixed.headers
     api.post(f"/v1/videos/{fixed.json()['id']}/cancel", key)
     assert_envelope(create(api, key, "x", "k" * 256), 400, "invalid_value")
+
+
+def test_metrics_need_the_metrics_token_when_one_is_set(api):
+    for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": METRICS_TOKEN}):
+        refused = httpx.get(f"{api.base}/metrics", headers=headers)
+        assert_envelope(refused, 401, "invalid_metrics_token")
+    scraped = httpx.get(f"{api.base}/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"})
+    assert scraped.status_code == 200 and "t2v_redis_up 1.0" in scraped.text

@@ -252,9 +252,13 @@ def test_410_disables_the_endpoint_until_a_manual_retry(base, receiver, notify_w
     assert skipped["last_status_code"] is None and "410" in skipped["last_error"]
     assert len(receiver.requests_to("gone", tag)) == 1
 
-    # A manual retry re-enables the endpoint and sends the same message again.
-    retried = httpx.post(f"{base}/v1/videos/{first}/webhooks/{gone['id']}/retry", timeout=10)
+    # A manual retry re-enables the endpoint and sends the same message again; the client's own
+    # retry of that POST (same Idempotency-Key) gets the first answer and sends nothing more.
+    retry_url, once = f"{base}/v1/videos/{first}/webhooks/{gone['id']}/retry", {"Idempotency-Key": f"retry-{tag}"}
+    retried = httpx.post(retry_url, headers=once, timeout=10)
     assert retried.status_code == 200 and retried.json()["status"] == "pending"
+    replayed = httpx.post(retry_url, headers=once, timeout=10)
+    assert replayed.headers["idempotent-replayed"] == "true" and replayed.json() == retried.json()
     wait_until(lambda: len(receiver.requests_to("gone", tag)) == 2)
     (_again,) = wait_until(lambda: [d for d in _settled(base, first, "disabled")() or [] if d["attempts"] == 2])
     assert {r.headers["webhook-id"] for r in receiver.requests_to("gone", tag)} == {gone["id"]}
