@@ -65,9 +65,21 @@ class CatalogEntry(BaseModel):
     # A hub id, a local directory, or `builtin:<name>` for pipelines built in code.
     path: str
     description: str = ""
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    # One dtype, or one per component (`{ default = "float16", transformer = "bfloat16" }`); `auto`
+    # is the family's published choice on a GPU (models/recipe.py) and float32 on CPU.
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] | dict[str, Literal["float32", "bfloat16", "float16"]] = (
+        "auto"
+    )
+    # Weights variant in the checkpoint (e.g. Mochi's "bf16" files instead of fp32 ones).
+    variant: str | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    offload: Literal["none", "model", "sequential"] = "none"
+    # `auto`: model offload only on GPUs with less memory than `gpu_memory_gb`.
+    offload: Literal["none", "model", "sequential", "auto"] = "none"
+    gpu_memory_gb: float | None = Field(default=None, gt=0)
+    # Scheduler shift: one value, or one per short side (`{ "480p" = 3.0, "720p" = 5.0 }`).
+    flow_shift: float | dict[str, float] | None = None
+    # Guidance of Wan 2.2's low-noise expert (the request's guidance_scale drives the high-noise one).
+    guidance_scale_2: float | None = None
     vae_tiling: bool = False
     vae_slicing: bool = False
     compile: bool = False
@@ -84,6 +96,9 @@ class CatalogEntry(BaseModel):
         problems = _limit_problems(self.spec)
         if problems:
             raise ValueError(f"limits break the {self.family} family's rules: {'; '.join(problems)}")
+        problems = _recipe_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @cached_property
@@ -105,6 +120,21 @@ class CatalogEntry(BaseModel):
             "live": live,
             **self.spec.as_public_dict(),
         }
+
+
+def _recipe_problems(entry: "CatalogEntry") -> list[str]:
+    problems = []
+    if entry.offload == "auto" and entry.gpu_memory_gb is None:
+        problems.append('offload = "auto" needs gpu_memory_gb (the memory it needs without offload)')
+    if isinstance(entry.flow_shift, dict):
+        if not entry.flow_shift:
+            problems.append("flow_shift table is empty")
+        for side in entry.flow_shift:
+            if not side.removesuffix("p").isdigit():
+                problems.append(f'flow_shift key {side!r} is not a short side such as "480p"')
+    if entry.guidance_scale_2 is not None and entry.spec.pipeline_class != "WanPipeline":
+        problems.append("guidance_scale_2 is for Wan 2.2's second expert only")
+    return problems
 
 
 def _limit_problems(spec: FamilySpec) -> list[str]:

@@ -14,6 +14,7 @@ from diffusers import DiffusionPipeline
 from models import embedded
 from models.accelerators import OptionError, build_cache_config, check_attention_backend, enable_cache, transformers_of
 from models.catalog import CatalogEntry
+from models.recipe import component_dtypes, load_arguments, resolve_offload
 from models.tiny import build_tiny_pipeline
 
 
@@ -36,6 +37,8 @@ class LoadedModel:
     load_seconds: float
     # Bytes of weights and buffers: what the worker's resident-memory budget counts.
     weight_bytes: int = 0
+    # The CPU offload in effect (`auto` resolved for this device): offloaded pipelines place themselves.
+    offload: str = "none"
 
 
 def pick_device(entry: CatalogEntry) -> str:
@@ -47,10 +50,13 @@ def pick_device(entry: CatalogEntry) -> str:
 
 
 def pick_dtype(entry: CatalogEntry, device: str) -> torch.dtype:
-    if entry.dtype == "auto":
-        # bf16 halves memory and is what the open checkpoints ship; CPUs are faster in float32.
-        return torch.bfloat16 if device == "cuda" else torch.float32
-    return getattr(torch, entry.dtype)
+    """The transformer's dtype (the other components may differ: `models.recipe.component_dtypes`)."""
+    dtypes = component_dtypes(entry, device)
+    return dtypes.get("transformer", dtypes["default"])
+
+
+def gpu_memory_bytes(device: str) -> int | None:
+    return torch.cuda.get_device_properties(0).total_memory if device == "cuda" else None
 
 
 def resolve_path(entry: CatalogEntry, data_dir: Path) -> str:
@@ -74,7 +80,7 @@ def resolve_path(entry: CatalogEntry, data_dir: Path) -> str:
 
 def check_options(entry: CatalogEntry, device: str) -> None:
     """Everything about the entry's options that can be known before loading weights."""
-    if entry.offload != "none" and device != "cuda":
+    if entry.offload in ("model", "sequential") and device != "cuda":
         raise ModelLoadError(f"model {entry.name!r}: offload={entry.offload!r} needs a CUDA device")
     if entry.compile and device != "cuda":
         raise ModelLoadError(f"model {entry.name!r}: compile=true is only supported on CUDA devices")
@@ -86,11 +92,12 @@ def check_options(entry: CatalogEntry, device: str) -> None:
         raise ModelLoadError(str(exc)) from None
 
 
-def apply_options(entry: CatalogEntry, pipe: DiffusionPipeline, device: str) -> None:
+def apply_options(entry: CatalogEntry, pipe: DiffusionPipeline, device: str, offload: str | None = None) -> None:
     """Place the pipeline and turn on the entry's speed and memory options."""
-    if entry.offload == "model":
+    offload = offload or resolve_offload(entry, device, gpu_memory_bytes(device))
+    if offload == "model":
         pipe.enable_model_cpu_offload()
-    elif entry.offload == "sequential":
+    elif offload == "sequential":
         pipe.enable_sequential_cpu_offload()
     else:
         pipe.to(device)
@@ -114,7 +121,16 @@ def apply_options(entry: CatalogEntry, pipe: DiffusionPipeline, device: str) -> 
             raise ModelLoadError(str(exc)) from None
     if entry.compile:
         for transformer in transformers:
-            transformer.compile(fullgraph=False, dynamic=False)
+            compile_transformer(transformer)
+
+
+def compile_transformer(transformer) -> None:
+    """Compile the repeated block class once where diffusers knows it (Wan, LTX, HunyuanVideo): a
+    new video size then recompiles one block, not the whole model; else the whole transformer."""
+    if getattr(transformer, "_repeated_blocks", None):
+        transformer.compile_repeated_blocks(fullgraph=True)
+    else:
+        transformer.compile(fullgraph=False, dynamic=False)
 
 
 def parameter_bytes(pipe: DiffusionPipeline) -> int:
@@ -134,7 +150,7 @@ def load_model(entry: CatalogEntry, data_dir: Path) -> LoadedModel:
     dtype = pick_dtype(entry, device)
     path = resolve_path(entry, data_dir)
     try:
-        pipe = DiffusionPipeline.from_pretrained(path, dtype=dtype)
+        pipe = DiffusionPipeline.from_pretrained(path, **load_arguments(entry, device))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"model {entry.name!r}: cannot load pipeline from {path!r}: {exc}") from exc
     expected = entry.spec.pipeline_class
@@ -142,7 +158,25 @@ def load_model(entry: CatalogEntry, data_dir: Path) -> LoadedModel:
         raise ModelLoadError(
             f"model {entry.name!r}: {path!r} holds a {type(pipe).__name__}, but family {entry.family!r} needs {expected}"
         )
-    apply_options(entry, pipe, device)
+    check_recipe(entry, pipe)
+    offload = resolve_offload(entry, device, gpu_memory_bytes(device))
+    apply_options(entry, pipe, device, offload)
     pipe.set_progress_bar_config(disable=True)
     seconds = time.perf_counter() - started
-    return LoadedModel(entry.name, entry, pipe, device, dtype, seconds, parameter_bytes(pipe))
+    return LoadedModel(entry.name, entry, pipe, device, dtype, seconds, parameter_bytes(pipe), offload)
+
+
+def check_recipe(entry: CatalogEntry, pipe: DiffusionPipeline) -> None:
+    """What only the loaded checkpoint can tell: component names and a second expert."""
+    if isinstance(entry.dtype, dict):
+        unknown = sorted(set(entry.dtype) - set(pipe.components) - {"default"})
+        if unknown:
+            raise ModelLoadError(
+                f"model {entry.name!r}: dtype names {', '.join(unknown)}, which the pipeline does not have; "
+                f"its components are {', '.join(sorted(pipe.components))}"
+            )
+    if entry.guidance_scale_2 is not None and pipe.config.get("boundary_ratio") is None:
+        raise ModelLoadError(
+            f"model {entry.name!r}: guidance_scale_2 needs a checkpoint with two experts (Wan 2.2 A14B's "
+            "boundary_ratio); this one has one transformer"
+        )

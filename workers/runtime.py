@@ -16,6 +16,7 @@ from tqdm import tqdm
 from models.accelerators import reset_after_interrupted_call
 from models.catalog import Catalog
 from models.loader import LoadedModel, ModelLoadError, check_options, load_model, pick_device
+from models.recipe import call_arguments, fit_scheduler
 from workers.conditioning import Conditions
 from workers.conditioning.runs import begin as conditioned_run
 from workers.conditioning.runs import finish as finish_run
@@ -71,7 +72,7 @@ class ResidentModels:
                 continue
             self.loaded[name] = model
             self.weight_bytes[name] = model.weight_bytes
-            if model.entry.offload != "none":
+            if model.offload != "none":
                 self.residency.place_self(name)
             else:
                 self._make_room_for(name)
@@ -156,7 +157,6 @@ def sample(
     """Run the pipeline; `on_step(done, total)` runs after every denoising step and may raise
     `RenderCancelled` to stop at once. `conditions` (pinned frames, a source video, references)
     are applied by workers.conditioning, which reads stored inputs through `read_input`."""
-    spec = model.entry.spec
     steps = params["num_inference_steps"]
     step_ends: list[float] = []
 
@@ -176,13 +176,11 @@ def sample(
         "generator": torch.Generator(device="cpu").manual_seed(params["seed"]),
         "output_type": "np",
         "callback_on_step_end": callback,
-        **spec.extra_call_kwargs,
-        **spec.scheduler_call_kwargs.get(type(model.pipeline.scheduler).__name__, {}),
+        # The family's own: frame rate, negative prompt, decode settings, second-expert guidance.
+        **call_arguments(model.entry, params, type(model.pipeline.scheduler).__name__),
     }
-    if spec.frame_rate_kwarg:
-        kwargs[spec.frame_rate_kwarg] = params.get("fps") or spec.native_fps
-    if spec.supports_negative_prompt and params.get("negative_prompt"):
-        kwargs["negative_prompt"] = params["negative_prompt"]
+    # The scheduler shift the model's authors use at this size (Wan: 3.0 at 480p, 5.0 at 720p).
+    fit_scheduler(model.pipeline, model.entry, params["height"], params["width"])
     started = time.perf_counter()
     try:
         with torch.inference_mode(), conditioned_run(model.pipeline, kwargs, conditions, read_input) as run:

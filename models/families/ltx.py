@@ -30,7 +30,9 @@ LTX = FamilySpec(
         "timestep-conditioned: decode_timestep 0.03 and decode_noise_scale 0.025 (0.9.0 ignores them)."
     ),
     caption_style_path=Path(__file__).with_name("ltx_caption_style.md"),
-    extra_call_kwargs={"decode_timestep": 0.03, "decode_noise_scale": 0.025},
+    # The pipeline's T5 cuts prompts at 128 tokens by default; the caption style asks for 100-180
+    # words, which is 150-250 tokens.
+    extra_call_kwargs={"decode_timestep": 0.03, "decode_noise_scale": 0.025, "max_sequence_length": 256},
     # The length of the published examples: 161 frames, about 6.7 s at 24 fps.
     default_frames=161,
     frame_rate_kwarg="frame_rate",
