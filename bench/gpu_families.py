@@ -15,8 +15,12 @@ At their default sizes the 13-14B models (Wan 14B at 832x480x81, HunyuanVideo at
 take many seconds per step, and every variant runs `--steps` of them: in a short GPU slot, name
 the families and pass `--size`/`--frames`. Each row prints as soon as it is measured.
 
+Every model runs with its shipped catalog entry's recipe (models/recipe.py): dtypes per component
+(Wan's VAE in float32, HunyuanVideo's text encoders and VAE in float16), the scheduler shift for
+the size, the default negative prompt, Wan 2.2's second-expert guidance, LTX's 256-token prompts.
+
 Variants (`--variants`): none, first_block, taylorseer, pyramid_attention, faster, compile,
-offload. Each is applied through the production loader (`models.loader.apply_options`), the code
+offload (Pyramid Attention Broadcast and FasterCache are refused for Wan and print as skipped). Each is applied through the production loader (`models.loader.apply_options`), the code
 a worker runs for a catalog entry with that option, and each gets a freshly built pipeline.
 Random weights make the cache accelerators' skip decisions unlike a trained model's: read their
 rows as the overhead and the best case, not as the real speed-up.
@@ -31,12 +35,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from models.catalog import CatalogEntry
+from models.catalog import CatalogEntry, load_catalog
 from models.loader import LoadedModel, ModelLoadError, apply_options, check_options
+from models.recipe import component_dtypes
 from models.tokenizer import build_word_tokenizer
 from workers.runtime import sample
 
 
+SHIPPED = load_catalog()
 PROMPT = "a red fox runs through fresh snow in a pine forest at sunrise, low tracking shot"
 WORDS = PROMPT.replace(",", "").split()
 
@@ -58,6 +64,8 @@ class Bench:
     """One published model: its family, how to build it, and its tiny stand-in for `--tiny`."""
 
     family: str
+    # Its entry in the shipped catalog, whose recipe the run uses.
+    catalog_name: str
     transformer: dict = field(default_factory=dict)
     tiny: str = ""
     tiny_size: str = "32x32"
@@ -67,30 +75,46 @@ class Bench:
 # The published transformer configs. Each diffusers class defaults to its published base model;
 # the numbers that set the cost are spelled out, with those that differ between checkpoints.
 BENCHES = {
-    "wan2.1-1.3b": Bench("wan", {"num_attention_heads": 12, "ffn_dim": 8960, "num_layers": 30}, "tiny-wan"),
-    "wan2.1-14b": Bench("wan", {"num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}, "tiny-wan"),
+    "wan2.1-1.3b": Bench(
+        "wan", "wan2.1-t2v-1.3b", {"num_attention_heads": 12, "ffn_dim": 8960, "num_layers": 30}, "tiny-wan"
+    ),
+    "wan2.1-14b": Bench(
+        "wan", "wan2.1-t2v-14b", {"num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}, "tiny-wan"
+    ),
     # Two 14B experts: a step runs one of them, so the step costs a 14B's and the weights twice that.
-    "wan2.2-a14b": Bench("wan", {"num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}, "tiny-wan22"),
+    "wan2.2-a14b": Bench(
+        "wan", "wan2.2-t2v-a14b", {"num_attention_heads": 40, "ffn_dim": 13824, "num_layers": 40}, "tiny-wan22"
+    ),
     "ltx-0.9": Bench(
-        "ltx", {"num_attention_heads": 32, "attention_head_dim": 64, "num_layers": 28}, "tiny-ltx", "64x32"
+        "ltx",
+        "ltx-video-0.9",
+        {"num_attention_heads": 32, "attention_head_dim": 64, "num_layers": 28},
+        "tiny-ltx",
+        "64x32",
     ),
     "cogvideox-2b": Bench(
         "cogvideox",
+        "cogvideox-2b",
         {"num_attention_heads": 30, "num_layers": 30, "use_rotary_positional_embeddings": False},
         "tiny-cogvideox",
         "48x32",
     ),
     "cogvideox-5b": Bench(
         "cogvideox",
+        "cogvideox-5b",
         {"num_attention_heads": 48, "num_layers": 42, "use_rotary_positional_embeddings": True},
         "tiny-cogvideox",
         "48x32",
     ),
     "hunyuanvideo": Bench(
-        "hunyuan", {"num_attention_heads": 24, "num_layers": 20, "num_single_layers": 40}, "tiny-hunyuan", "48x32"
+        "hunyuan",
+        "hunyuanvideo",
+        {"num_attention_heads": 24, "num_layers": 20, "num_single_layers": 40},
+        "tiny-hunyuan",
+        "48x32",
     ),
     "mochi-1-preview": Bench(
-        "mochi", {"num_attention_heads": 24, "num_layers": 48}, "tiny-mochi", "48x32", tiny_frames=7
+        "mochi", "mochi-1-preview", {"num_attention_heads": 24, "num_layers": 48}, "tiny-mochi", "48x32", tiny_frames=7
     ),
 }
 
@@ -136,15 +160,15 @@ def t5_xxl(tokenizer, layers: int, umt5: bool = False):
     return lambda: model_class(config)
 
 
-def build_full(name: str, bench: Bench, device: str, dtype: torch.dtype, full_text: bool):
+def build_full(name: str, bench: Bench, device: str, dtypes: dict[str, torch.dtype], full_text: bool):
     import diffusers
     from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
 
     tokenizer = build_word_tokenizer(WORDS, model_max_length=512)
     layers = 24 if full_text else 2
 
-    def made(build, seed: int = 0):
-        return materialize(build, device, dtype, seed)
+    def made(build, component: str, seed: int = 0):
+        return materialize(build, device, dtypes.get(component, dtypes["default"]), seed)
 
     if bench.family == "wan":
 
@@ -152,29 +176,32 @@ def build_full(name: str, bench: Bench, device: str, dtype: torch.dtype, full_te
             return diffusers.WanTransformer3DModel(**bench.transformer)
 
         parts = dict(
-            text_encoder=made(t5_xxl(tokenizer, layers, umt5=True)),
-            vae=made(diffusers.AutoencoderKLWan),
-            transformer=made(make_transformer),
-            scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=5.0),
+            text_encoder=made(t5_xxl(tokenizer, layers, umt5=True), "text_encoder"),
+            vae=made(diffusers.AutoencoderKLWan, "vae"),
+            transformer=made(make_transformer, "transformer"),
+            # The scheduler the Wan checkpoints ship; the run sets its flow_shift for the size.
+            scheduler=diffusers.UniPCMultistepScheduler(
+                prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+            ),
         )
         if name == "wan2.2-a14b":
-            parts.update(transformer_2=made(make_transformer, seed=1), boundary_ratio=0.875)
+            parts.update(transformer_2=made(make_transformer, "transformer_2", seed=1), boundary_ratio=0.875)
         return diffusers.WanPipeline(tokenizer=tokenizer, **parts)
     if bench.family == "ltx":
         return diffusers.LTXPipeline(
             tokenizer=tokenizer,
-            text_encoder=made(t5_xxl(tokenizer, layers)),
-            vae=made(diffusers.AutoencoderKLLTXVideo),
-            transformer=made(lambda: diffusers.LTXVideoTransformer3DModel(**bench.transformer)),
+            text_encoder=made(t5_xxl(tokenizer, layers), "text_encoder"),
+            vae=made(diffusers.AutoencoderKLLTXVideo, "vae"),
+            transformer=made(lambda: diffusers.LTXVideoTransformer3DModel(**bench.transformer), "transformer"),
             scheduler=diffusers.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True),
         )
     if bench.family == "cogvideox":
         scheduler = diffusers.CogVideoXDPMScheduler() if name.endswith("5b") else diffusers.CogVideoXDDIMScheduler()
         return diffusers.CogVideoXPipeline(
             tokenizer=tokenizer,
-            text_encoder=made(t5_xxl(tokenizer, layers)),
-            vae=made(diffusers.AutoencoderKLCogVideoX),
-            transformer=made(lambda: diffusers.CogVideoXTransformer3DModel(**bench.transformer)),
+            text_encoder=made(t5_xxl(tokenizer, layers), "text_encoder"),
+            vae=made(diffusers.AutoencoderKLCogVideoX, "vae"),
+            transformer=made(lambda: diffusers.CogVideoXTransformer3DModel(**bench.transformer), "transformer"),
             scheduler=scheduler,
         )
     if bench.family == "hunyuan":
@@ -200,19 +227,19 @@ def build_full(name: str, bench: Bench, device: str, dtype: torch.dtype, full_te
         )
         return diffusers.HunyuanVideoPipeline(
             tokenizer=tokenizer,
-            text_encoder=made(lambda: LlamaModel(llama)),
+            text_encoder=made(lambda: LlamaModel(llama), "text_encoder"),
             tokenizer_2=build_word_tokenizer(WORDS, model_max_length=77),
-            text_encoder_2=made(lambda: CLIPTextModel(clip)),
-            vae=made(diffusers.AutoencoderKLHunyuanVideo),
-            transformer=made(lambda: diffusers.HunyuanVideoTransformer3DModel(**bench.transformer)),
+            text_encoder_2=made(lambda: CLIPTextModel(clip), "text_encoder_2"),
+            vae=made(diffusers.AutoencoderKLHunyuanVideo, "vae"),
+            transformer=made(lambda: diffusers.HunyuanVideoTransformer3DModel(**bench.transformer), "transformer"),
             scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=7.0),
         )
     if bench.family == "mochi":
         return diffusers.MochiPipeline(
             tokenizer=tokenizer,
-            text_encoder=made(t5_xxl(tokenizer, layers)),
-            vae=made(diffusers.AutoencoderKLMochi),
-            transformer=made(lambda: diffusers.MochiTransformer3DModel(**bench.transformer)),
+            text_encoder=made(t5_xxl(tokenizer, layers), "text_encoder"),
+            vae=made(diffusers.AutoencoderKLMochi, "vae"),
+            transformer=made(lambda: diffusers.MochiTransformer3DModel(**bench.transformer), "transformer"),
             scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
         )
     raise ValueError(f"no builder for family {bench.family!r}")
@@ -235,16 +262,20 @@ def peak_memory_gib(device: str) -> float:
 
 def run_variant(name: str, bench: Bench, variant: str, args) -> dict:
     device = "cpu" if args.tiny else "cuda"
-    dtype = torch.float32 if args.tiny else torch.bfloat16
+    # The shipped entry's recipe; offload and accelerators come from the variant alone.
+    recipe = SHIPPED[bench.catalog_name].model_dump(include={"dtype", "flow_shift", "guidance_scale_2", "limits"})
+    if args.tiny:
+        recipe["dtype"] = "float32"  # what a CPU worker runs
     entry = CatalogEntry(
         name=f"bench-{name}",
         family=bench.family,
         path="bench",
-        dtype="float32" if args.tiny else "bfloat16",
         vae_tiling=not args.no_vae_tiling,
+        **recipe,
         **VARIANTS[variant],
     )
     check_options(entry, device)
+    dtypes = component_dtypes(entry, device)
     size = args.size or (bench.tiny_size if args.tiny else entry.spec.default_size)
     frames = args.frames or (bench.tiny_frames if args.tiny else entry.spec.default_frames)
     width, height = map(int, size.split("x"))
@@ -252,11 +283,12 @@ def run_variant(name: str, bench: Bench, variant: str, args) -> dict:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    pipeline = build_tiny(bench) if args.tiny else build_full(name, bench, device, dtype, args.full_text_encoders)
+    pipeline = build_tiny(bench) if args.tiny else build_full(name, bench, device, dtypes, args.full_text_encoders)
     apply_options(entry, pipeline, device)
     pipeline.set_progress_bar_config(disable=True)
     built = time.perf_counter() - started
-    model = LoadedModel(entry.name, entry, pipeline, device, dtype, built)
+    dtype = dtypes.get("transformer", dtypes["default"])
+    model = LoadedModel(entry.name, entry, pipeline, device, dtype, built, offload=entry.offload)
     params = {
         "prompt": PROMPT,
         "negative_prompt": None,

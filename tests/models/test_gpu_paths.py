@@ -1,11 +1,13 @@
-"""The CUDA-only paths of the loader and the resident-model budget: bf16 by default, CPU offload,
-torch.compile, GPU attention backends, and swapping between GPU and CPU RAM."""
+"""The CUDA-only paths of the loader and the resident-model budget: each family's published dtypes
+per component, CPU offload (and `auto`), regional torch.compile, GPU attention backends, and
+swapping between GPU and CPU RAM."""
 
 import pytest
 import torch
 
 from models.catalog import CatalogEntry, load_catalog
 from models.loader import load_model
+from models.recipe import component_dtypes
 from tests.conftest import TEST_CATALOG
 from workers.runtime import ResidentModels, sample
 
@@ -47,12 +49,28 @@ def data_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize(("path", "family", "width", "height", "frames"), FAMILIES, ids=[f[1] for f in FAMILIES])
-def test_auto_dtype_is_bf16_on_the_gpu(data_dir, path, family, width, height, frames):
-    model = load_model(CatalogEntry(name=f"gpu-{family}", family=family, path=path), data_dir)
+def test_auto_dtypes_are_the_familys_published_ones_on_the_gpu(data_dir, path, family, width, height, frames):
+    entry = CatalogEntry(name=f"gpu-{family}", family=family, path=path)
+    model = load_model(entry, data_dir)
     assert model.device == "cuda" and model.dtype == torch.bfloat16
     assert model.pipeline.transformer.device.type == "cuda"
-    assert model.pipeline.transformer.dtype == torch.bfloat16
+    # Wan's VAE in float32, HunyuanVideo's text encoders and VAE in float16, transformers in bf16.
+    expected = component_dtypes(entry, "cuda")
+    for name, component in model.pipeline.components.items():
+        if isinstance(component, torch.nn.Module):
+            assert component.dtype == expected.get(name, expected["default"]), name
     run(model, width, height, frames)
+
+
+@pytest.mark.parametrize(("memory_gb", "offload"), [(10_000.0, "model"), (0.001, "none")])
+def test_auto_offload_follows_the_gpus_memory(data_dir, memory_gb, offload):
+    entry = CatalogEntry(
+        name="gpu-auto-offload", family="hunyuan", path="builtin:tiny-hunyuan", offload="auto", gpu_memory_gb=memory_gb
+    )
+    model = load_model(entry, data_dir)
+    assert model.offload == offload
+    run(model, 48, 32, 9)
+    assert model.pipeline.transformer.device.type == ("cpu" if offload == "model" else "cuda")
 
 
 @pytest.mark.parametrize("offload", ["model", "sequential"])
@@ -65,10 +83,26 @@ def test_cpu_offload_renders_and_keeps_weights_off_the_gpu_between_jobs(data_dir
     assert model.pipeline.transformer.device.type in ("cpu", "meta")
 
 
-def test_compiled_transformer_renders_the_same_shape_twice(data_dir):
-    model = load_model(CatalogEntry(name="gpu-compile", family="wan", path="builtin:tiny-wan", compile=True), data_dir)
+@pytest.mark.parametrize(("path", "family", "width", "height", "frames"), FAMILIES, ids=[f[1] for f in FAMILIES])
+def test_compiled_transformer_renders_two_sizes(data_dir, path, family, width, height, frames):
+    # Wan, LTX and HunyuanVideo compile their repeated block (fullgraph); CogVideoX and Mochi whole.
+    entry = CatalogEntry(name=f"gpu-compile-{family}", family=family, path=path, compile=True)
+    model = load_model(entry, data_dir)
+    run(model, width, height, frames)
+    run(model, width, height, frames)
+    if entry.spec.allowed_sizes is None:
+        run(model, width + 32, height, frames)
+
+
+def test_wan_2_2_runs_with_its_recipe(data_dir):
+    # Both experts, the second with its own guidance; the flow shift set for the size.
+    entry = CatalogEntry(
+        name="gpu-wan22", family="wan", path="builtin:tiny-wan22", guidance_scale_2=3.0, flow_shift=12.0
+    )
+    model = load_model(entry, data_dir)
     run(model, 32, 32, 9)
-    run(model, 32, 32, 9)
+    assert model.pipeline.scheduler.config.shift == 12.0
+    assert model.pipeline.vae.dtype == torch.float32 and model.pipeline.transformer_2.dtype == torch.bfloat16
 
 
 def test_gpu_attention_backend_with_first_block_cache(data_dir):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models.catalog import CatalogEntry, load_catalog
-from models.loader import ModelLoadError, load_model
+from models.loader import ModelLoadError, compile_transformer, load_model
 from models.recipe import call_arguments, load_arguments, resolve_offload, scheduler_overrides
 from workers.runtime import sample
 
@@ -206,3 +206,26 @@ def test_flow_shift_follows_the_videos_size(data_dir):
     assert model.pipeline.scheduler.config.shift == 2.0
     spy_call(model, height=48, width=48)
     assert model.pipeline.scheduler.config.shift == 7.0
+
+
+@pytest.mark.parametrize(
+    ("path", "family", "regional"),
+    [
+        ("builtin:tiny-wan", "wan", True),
+        ("builtin:tiny-ltx", "ltx", True),
+        ("builtin:tiny-hunyuan", "hunyuan", True),
+        ("builtin:tiny-cogvideox", "cogvideox", False),
+        ("builtin:tiny-mochi", "mochi", False),
+    ],
+)
+def test_compile_takes_the_repeated_blocks_where_diffusers_knows_them(data_dir, path, family, regional):
+    # Wrapping only (torch compiles at the first call, on a GPU: tests/models/test_gpu_paths.py).
+    transformer = load_model(CatalogEntry(name="probe", family=family, path=path), data_dir).pipeline.transformer
+    compile_transformer(transformer)
+    compiled = [m for m in transformer.modules() if getattr(m, "_compiled_call_impl", None) is not None]
+    if regional:
+        # A new video size then recompiles one block, not the whole model.
+        assert transformer._compiled_call_impl is None
+        assert compiled and {type(m).__name__ for m in compiled} <= set(transformer._repeated_blocks)
+    else:
+        assert compiled == [transformer]
