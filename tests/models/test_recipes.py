@@ -72,8 +72,9 @@ def test_ltx_video():
     entry = SHIPPED["ltx-video-0.9"]
     # https://huggingface.co/Lightricks/LTX-Video (diffusers example): bf16; decode_timestep=0.03,
     # decode_noise_scale=0.025; negative prompt "worst quality, inconsistent motion, blurry, jittery,
-    # distorted"; 24 fps. Its reference inference encodes prompts up to 256 T5 tokens, where the
-    # diffusers pipeline's default cuts at 128.
+    # distorted"; 24 fps. The reference pipeline (github.com/Lightricks/LTX-Video,
+    # ltx_video/pipelines/pipeline_ltx_video.py) encodes `text_encoder_max_tokens: int = 256` T5
+    # tokens, where the diffusers pipeline's `max_sequence_length` defaults to 128.
     assert load_arguments(entry, "cuda") == {"dtype": {"default": torch.bfloat16}}
     # Its scheduler shifts by resolution itself (use_dynamic_shifting): left alone.
     ltx_scheduler = {"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 1.0, "use_dynamic_shifting": True}
