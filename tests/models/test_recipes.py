@@ -39,12 +39,20 @@ def test_wan_2_1(name):
     # torch_dtype=torch.float32)`, `WanPipeline.from_pretrained(..., torch_dtype=torch.bfloat16)`.
     assert load_arguments(entry, "cuda") == {"dtype": {"default": torch.bfloat16, "vae": torch.float32}}
     assert resolve_offload(entry, "cuda", 80 * GIB) == "none"
-    # Same card: "flow_shift = 5.0 # 5.0 for 720P, 3.0 for 480P"; the checkpoint ships 3.0.
-    assert scheduler_overrides(entry, WAN_SCHEDULER, 480, 832) == {}
-    assert scheduler_overrides(entry, WAN_SCHEDULER, 720, 1280) == {"flow_shift": 5.0}
-    assert scheduler_overrides(entry, WAN_SCHEDULER, 1280, 720) == {"flow_shift": 5.0}
-    # Guidance 5.0 and 81 frames at 16 fps, as the card's example; the official negative prompt.
-    assert (entry.spec.default_guidance, entry.spec.default_frames, entry.spec.native_fps) == (5.0, 81, 16)
+    if name == "wan2.1-t2v-14b":
+        # Same card: "flow_shift = 5.0 # 5.0 for 720P, 3.0 for 480P"; the checkpoint ships 3.0.
+        assert scheduler_overrides(entry, WAN_SCHEDULER, 480, 832) == {}
+        assert scheduler_overrides(entry, WAN_SCHEDULER, 720, 1280) == {"flow_shift": 5.0}
+        assert scheduler_overrides(entry, WAN_SCHEDULER, 1280, 720) == {"flow_shift": 5.0}
+        assert entry.spec.default_guidance == 5.0
+    else:
+        # https://huggingface.co/Wan-AI/Wan2.1-T2V-1.3B: "If you are using the T2V-1.3B model, we
+        # recommend setting the parameter --sample_guide_scale 6. The --sample_shift parameter can be
+        # adjusted within the range of 8 to 12"; its example runs `--sample_shift 8`.
+        assert scheduler_overrides(entry, WAN_SCHEDULER, 480, 832) == {"flow_shift": 8.0}
+        assert entry.spec.default_guidance == 6.0
+    # 81 frames at 16 fps, as the cards' examples; the official negative prompt.
+    assert (entry.spec.default_frames, entry.spec.native_fps) == (81, 16)
     assert call_arguments(entry, params(entry), "UniPCMultistepScheduler") == {"negative_prompt": WAN_NEGATIVE}
     # A request's own negative prompt wins; an explicit empty one means none.
     assert call_arguments(entry, params(entry, negative_prompt="blur"), "x") == {"negative_prompt": "blur"}
