@@ -5,10 +5,11 @@ tenant, hash, created_at, revoked_at) holding only the SHA-256 of the secret, an
 active key ids. The secret is 256 random bits, so a fast hash is enough (there is no password to
 guess), and the comparison is constant-time all the same.
 
-Whether authentication is on is read from that set on every request, so a key works, and a
-revoked one stops working, from the next request on. With no active key the server is open: every
-caller is the one tenant `public`, which is why an open server only binds to loopback
-(`exposure_problem`).
+A key is looked up on every request that sends one, so a revoked key stops working from the next
+request on. Whether authentication is on at all (any active key) is read at most once a second
+per API process (`recent_keys_exist`): a first key made now is required within a second. With no
+active key the server is open: every caller is the one tenant `public`, which is why an open server
+only binds to loopback (`exposure_problem`).
 """
 
 import hashlib
@@ -21,6 +22,7 @@ import time
 from redis import Redis
 
 from app.errors import Unauthorized
+from app.recent import Recent
 
 
 KEY_PREFIX = "t2v"
@@ -49,6 +51,11 @@ def _split(token: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not KEY_ID_RE.match(parts[1]) or not parts[2]:
         return None
     return parts[1], parts[2]
+
+
+def is_api_key(token: str | None) -> bool:
+    """Whether `token` is shaped like one of our keys (whatever else a client sends is no key)."""
+    return token is not None and _split(token) is not None
 
 
 def create_key(redis: Redis, name: str, tenant: str) -> tuple[str, str]:
@@ -107,6 +114,10 @@ def keys_exist(redis: Redis) -> bool:
     return bool(redis.exists(ACTIVE_KEYS))
 
 
+# What every request without a key asks; a key made (or the last one revoked) counts within a second.
+recent_keys_exist = Recent(keys_exist)
+
+
 def tenant_for(redis: Redis, token: str | None, *, keys_required: bool) -> str | None:
     """The tenant a bearer token belongs to, or None when the server is open (no active key).
 
@@ -120,7 +131,7 @@ def tenant_for(redis: Redis, token: str | None, *, keys_required: bool) -> str |
         matches = hmac.compare_digest(stored, _digest(secret))
         if matches and fields and b"revoked_at" not in fields:
             return fields[b"tenant"].decode()
-    if not keys_required and not keys_exist(redis):
+    if not keys_required and not recent_keys_exist(redis):
         # An open server ignores whatever key a client sends (the openai client always sends one).
         return None
     if token:

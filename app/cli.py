@@ -15,16 +15,36 @@ from app.settings import get_settings
 def _api(args) -> None:
     import uvicorn
 
-    from app.auth import keys_required
-    from app.main import create_app
-
     settings = get_settings()
     host = args.host or settings.api_host
     port = args.port or settings.api_port
     _check_exposure(host, settings)
+    if args.workers < 1:
+        sys.exit(f"t2v api: --workers must be at least 1, not {args.workers}")
+    # Every server process builds its own app from the environment (`api_app`), so they must
+    # all see the host it binds to (it decides whether keys are required).
+    os.environ["T2V_API_HOST"] = host
+    get_settings.cache_clear()
+    uvicorn.run(
+        "app.cli:api_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers if args.workers > 1 else None,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def api_app():
+    """The app one `t2v api` server process serves (uvicorn calls this in each of its workers)."""
+    from app.auth import keys_required
+    from app.main import create_app
+
+    settings = get_settings()
     app = create_app(settings)
-    app.state.keys_required = keys_required(host, settings.allow_open_network)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    app.state.keys_required = keys_required(settings.api_host, settings.allow_open_network)
+    return app
 
 
 def _check_exposure(host: str, settings) -> None:
@@ -218,6 +238,9 @@ def main(argv: list[str] | None = None) -> None:
     api = sub.add_parser("api", help="run the API server")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+    api.add_argument(
+        "--workers", type=int, default=1, help="server processes sharing the port (each has its own threads)"
+    )
     api.set_defaults(run=_api)
 
     worker = sub.add_parser("worker", help="run a worker")

@@ -3,10 +3,11 @@
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis import Redis
 
-from app.auth import OPEN_TENANT, tenant_for
+from app.auth import OPEN_TENANT, is_api_key, recent_keys_exist, tenant_for
 from app.limits import check_request_rate
 from app.records import RecordStore
 from app.settings import Settings
@@ -14,36 +15,48 @@ from app.storage import Storage
 from models.catalog import Catalog
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _redis(request: Request) -> Redis:
+async def _redis(request: Request) -> Redis:
     return request.app.state.redis
 
 
-def _store(request: Request) -> RecordStore:
+async def _store(request: Request) -> RecordStore:
     return request.app.state.store
 
 
-def _storage(request: Request) -> Storage:
+async def _storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
-def _catalog(request: Request) -> Catalog:
+async def _catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key made with `t2v keys create`")
 
 
-def _owner(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+async def _owner(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
     """The caller's tenant (401 without a valid key once keys exist), counted against its rate.
 
     Every video belongs to an owner; without API keys all callers share one and have no limits.
     """
     state = request.app.state
     token = credentials.credentials if credentials else None
+    if not state.keys_required and not is_api_key(token):
+        # An open server's callers (the openai client always sends some key) need no Redis while the
+        # "no key exists" answer is fresh: answered here, without a trip through the threadpool.
+        known, keys_on = recent_keys_exist.known(state.redis)
+        if known and not keys_on:
+            return OPEN_TENANT
+    return await run_in_threadpool(_tenant, state, token)
+
+
+def _tenant(state, token: str | None) -> str:
     tenant = tenant_for(state.redis, token, keys_required=state.keys_required)
     if tenant is None:
         return OPEN_TENANT

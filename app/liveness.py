@@ -9,6 +9,8 @@ import json
 
 from redis import Redis
 
+from app.recent import Recent
+
 
 WORKERS_SET = "t2v:workers"
 
@@ -49,3 +51,11 @@ def live_workers(redis: Redis) -> dict[str, dict]:
 
 def live_models(redis: Redis) -> set[str]:
     return {model for worker in live_workers(redis).values() for model in worker.get("models", [])}
+
+
+# For the create path's "no live worker yet" note: a worker seen a second late costs nothing.
+recent_live_workers = Recent(live_workers)
+
+
+def recent_live_models(redis: Redis) -> set[str]:
+    return {model for worker in recent_live_workers(redis).values() for model in worker.get("models", [])}

@@ -4,11 +4,31 @@ Computed when a video is read (LPOS on the queue's list), never stored: it chang
 a worker takes. A job a worker has just popped, or one that is deferred, has no position (null).
 """
 
+from collections.abc import Callable
+
 from redis import Redis
 from rq import Queue
 
 from app.queueing import current_job
 from app.status import VideoStatus
+
+
+def _queue_key(record: dict) -> tuple[str, str]:
+    job_id, queue_name = current_job(record)
+    return Queue.redis_queue_namespace_prefix + queue_name, job_id
+
+
+def _position(index: int | None) -> int | None:
+    # RQ pushes on the right and workers pop from the left.
+    return None if index is None else index + 1
+
+
+def ask_position(pipe, record: dict) -> Callable[[list], int | None]:
+    """Add the lookup of `record`'s queue position to `pipe` (after its job is pushed); returns
+    what reads the answer out of `pipe.execute()`'s results. A create learns it in its own trip."""
+    at = len(pipe.command_stack)
+    pipe.lpos(*_queue_key(record))
+    return lambda results: _position(results[at])
 
 
 def add_queue_positions(redis: Redis, records: list[dict]) -> list[dict]:
@@ -20,10 +40,8 @@ def add_queue_positions(redis: Redis, records: list[dict]) -> list[dict]:
         return records
     with redis.pipeline(transaction=False) as pipe:
         for record in queued:
-            job_id, queue_name = current_job(record)
-            pipe.lpos(Queue.redis_queue_namespace_prefix + queue_name, job_id)
+            pipe.lpos(*_queue_key(record))
         indexes = pipe.execute()
     for record, index in zip(queued, indexes, strict=False):
-        # RQ pushes on the right and workers pop from the left.
-        record["queue_position"] = None if index is None else index + 1
+        record["queue_position"] = _position(index)
     return records

@@ -41,6 +41,17 @@ class CacheOptions(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class LoraOptions(BaseModel):
+    """LoRA weights fused into the denoiser at load (a step-distilled adapter; models/adapters.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # A hub repository, a local directory or a local .safetensors file.
+    path: str
+    # The file inside a repository or directory holding several.
+    weight_name: str | None = None
+    scale: float = 1.0
+
+
 class Limits(BaseModel):
     """Per-entry narrowing of the family's limits (e.g. a small checkpoint, a small GPU)."""
 
@@ -85,6 +96,8 @@ class CatalogEntry(BaseModel):
     compile: bool = False
     attention_backend: str | None = None
     cache: CacheOptions | None = None
+    # A step-distilled entry also sets its own `limits.default_steps` and `default_guidance`.
+    lora: LoraOptions | None = None
     limits: Limits = Field(default_factory=Limits)
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ from diffusers import DiffusionPipeline
 
 from models import embedded
 from models.accelerators import OptionError, build_cache_config, check_attention_backend, enable_cache, transformers_of
+from models.adapters import AdapterError, check_adapter, fuse_adapter
 from models.catalog import CatalogEntry
 from models.recipe import component_dtypes, load_arguments, resolve_offload
 from models.tiny import build_tiny_pipeline
@@ -88,7 +89,8 @@ def check_options(entry: CatalogEntry, device: str) -> None:
         check_attention_backend(entry, device)
         if entry.cache:
             build_cache_config(entry)
-    except OptionError as exc:
+        check_adapter(entry)
+    except (OptionError, AdapterError) as exc:
         raise ModelLoadError(str(exc)) from None
 
 
@@ -159,6 +161,11 @@ def load_model(entry: CatalogEntry, data_dir: Path) -> LoadedModel:
             f"model {entry.name!r}: {path!r} holds a {type(pipe).__name__}, but family {entry.family!r} needs {expected}"
         )
     check_recipe(entry, pipe)
+    try:
+        # Fused before placement, caches and compilation, which then see the distilled weights.
+        fuse_adapter(entry, pipe)
+    except AdapterError as exc:
+        raise ModelLoadError(str(exc)) from None
     offload = resolve_offload(entry, device, gpu_memory_bytes(device))
     apply_options(entry, pipe, device, offload)
     pipe.set_progress_bar_config(disable=True)

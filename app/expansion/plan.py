@@ -7,7 +7,7 @@ import logging
 
 from redis import Redis
 
-from app.liveness import live_workers
+from app.liveness import recent_live_workers
 from app.queueing import EXPAND_QUEUE, EXPAND_STAGE
 from app.settings import Settings
 from models.catalog import CatalogEntry
@@ -65,7 +65,7 @@ def warn_without_expander(record: dict, redis: Redis) -> None:
     """Say so on the video when its expand job has no live worker to run it (yet)."""
     if record.get("stage") != EXPAND_STAGE:
         return
-    if any(EXPAND_QUEUE in worker.get("queues", []) for worker in live_workers(redis).values()):
+    if any(EXPAND_QUEUE in worker.get("queues", []) for worker in recent_live_workers(redis).values()):
         return
     note = "no live worker serves the expand queue yet (t2v worker --queues expand); the video waits for it"
     record["warning"] = f"{record['warning']}; {note}" if record.get("warning") else note

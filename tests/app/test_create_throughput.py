@@ -1,0 +1,98 @@
+"""The create path's cost in Redis round trips, and `t2v api --workers N`."""
+
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from redis import ConnectionPool, Redis
+from redis.connection import Connection
+
+from app.auth import create_key
+from app.embedded_redis import EmbeddedRedis, free_port
+from app.liveness import announce
+from app.main import create_app
+from app.records import RecordStore
+from app.settings import Settings
+from tests.support import Service, base_env, wait_until
+from tests.tenants import TEST_CATALOG
+
+
+class CountingConnection(Connection):
+    """A real connection that counts what it sends: one packed send is one round trip."""
+
+    sends = 0
+
+    def send_packed_command(self, command, check_health=True):
+        CountingConnection.sends += 1
+        return super().send_packed_command(command, check_health)
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    yield server.url
+    server.stop()
+
+
+def counting_app(redis_url: str, data_dir: Path) -> TestClient:
+    settings = Settings(redis_url=redis_url, data_dir=data_dir, catalog=TEST_CATALOG, default_model="tiny-wan")
+    app = create_app(settings)
+    counted = Redis(connection_pool=ConnectionPool.from_url(redis_url, connection_class=CountingConnection))
+    app.state.redis, app.state.store = counted, RecordStore(counted)
+    return TestClient(app)
+
+
+def test_a_create_is_one_redis_round_trip_while_keys_and_workers_are_known(redis_url, tmp_path):
+    announce(Redis.from_url(redis_url), "live-worker", {"models": ["tiny-wan"]}, ttl_s=60)
+    client = counting_app(redis_url, tmp_path)
+    first = client.post("/v1/videos", json={"prompt": "a red circle"}, headers={"Authorization": "Bearer sk-x"})
+    assert first.status_code == 200, first.text
+    # The worker is live, so no "waits in the queue" note; the queue position came back too.
+    assert first.json()["warning"] is None and first.json()["queue_position"] == 1
+    CountingConnection.sends = 0
+    second = client.post("/v1/videos", json={"prompt": "a blue square"}, headers={"Authorization": "Bearer sk-x"})
+    assert second.status_code == 200 and second.json()["queue_position"] == 2
+    assert CountingConnection.sends == 1
+
+
+def test_a_first_key_is_required_within_a_second(redis_url, tmp_path):
+    client = counting_app(redis_url, tmp_path)
+    assert client.get("/v1/videos").status_code == 200
+    create_key(Redis.from_url(redis_url), "ops", "ops")
+    wait_until(lambda: client.get("/v1/videos").status_code == 401, timeout_s=3, what="the key to count")
+
+
+def test_api_with_several_workers_serves_creates_on_one_port(redis_url, tmp_path):
+    env = base_env(redis_url, tmp_path, TEST_CATALOG)
+    port = free_port()
+    api = Service(["api", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"], env, tmp_path / "api.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def children() -> list[str]:
+            path = Path(f"/proc/{api.pid}/task/{api.pid}/children")
+            return path.read_text().split() if path.exists() else []
+
+        wait_until(lambda: len(children()) >= 2, timeout_s=60, what="two server processes")
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(answers, timeout_s=60, what="the API to answer")
+        ids = {httpx.post(f"{base}/v1/videos", json={"prompt": f"video {i}"}).json()["id"] for i in range(6)}
+        assert len(ids) == 6
+        assert Redis.from_url(redis_url).scard("t2v:videos:active") == 6
+    finally:
+        api.stop()
+
+
+def test_api_refuses_fewer_than_one_worker(redis_url, tmp_path):
+    env = base_env(redis_url, tmp_path, TEST_CATALOG)
+    api = Service(["api", "--port", str(free_port()), "--workers", "0"], env, tmp_path / "api.log")
+    api.process.wait(timeout=60)
+    assert api.process.returncode != 0
+    assert "--workers must be at least 1" in api.output()
