@@ -53,6 +53,8 @@ class Video(BaseModel):
     num_frames: int | None
     timings: dict[str, Any] | None
     warning: str | None
+    # Videos longer than one render: chunks done, the one being rendered, and how many in all.
+    chunks: dict[str, int] | None = None
     # 1 is the next job a worker takes; null unless the video is queued (see app/queue_position.py).
     queue_position: int | None
 

@@ -31,6 +31,8 @@ EXTRA_VIDEO_FIELDS = (
     "num_frames",
     "timings",
     "warning",
+    # A video longer than one render: {"done", "current", "total"} chunks (workers/longvideo).
+    "chunks",
     # Set when the video is read (app/queue_position.py), not stored.
     "queue_position",
 )

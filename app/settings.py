@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     video_ttl_s: int = Field(default=7 * 24 * 3600, ge=0)
 
     max_prompt_chars: int = 32000
+    # The longest video a request may ask for; lengths beyond a model's clip are made in chunks.
+    max_seconds: int = Field(default=60, ge=1, le=3600)
     max_list_limit: int = 100
 
     # --- API keys, tenants and limits (app/auth.py, app/limits.py) ---

@@ -12,7 +12,6 @@ from app.errors import Conflict
 from app.expansion.plan import expand_job_timeout_s
 from app.expansion.stats import count_outcome
 from app.limits import watch_active_videos
-from app.queue_position import ask_position
 from app.queueing import EXPAND_STAGE, current_job, enqueue_expand, enqueue_render
 from app.records import RecordStore, new_video_id, now_ms
 from app.replication import NotReplicated, wait_for_replicas
@@ -40,12 +39,15 @@ def new_record(owner: str, prompt: str, resolved: ResolvedRequest, seed: int | N
         "prompt": prompt,
         "revised_prompt": prompt,
         "prompt_expansion": "off",
+        # `size` is what is delivered; `width` x `height` what the model renders (scaled when encoding).
         "size": resolved.size,
         "width": resolved.width,
         "height": resolved.height,
         "seconds": resolved.seconds,
         "fps": resolved.fps,
         "num_frames": resolved.num_frames,
+        # A longer video is a chain of renders of this many frames (workers/longvideo).
+        "chunk_frames": resolved.chunk_frames,
         # The seed is fixed at creation so the object tells how to reproduce the result.
         "seed": seed if seed is not None else secrets.randbelow(2**31),
         "num_inference_steps": resolved.num_inference_steps,
@@ -54,7 +56,7 @@ def new_record(owner: str, prompt: str, resolved: ResolvedRequest, seed: int | N
         "remixed_from_video_id": None,
         "error": None,
         "timings": {},
-        "warning": None,
+        "warning": resolved.warning,
         "attempts": 0,
         "enqueues": 0,
         "enqueued_at": time.time(),
@@ -63,9 +65,8 @@ def new_record(owner: str, prompt: str, resolved: ResolvedRequest, seed: int | N
     }
 
 
-def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings, active_limit: int = 0) -> int | None:
+def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings, active_limit: int = 0) -> None:
     """Write the record and its first job in one transaction: both exist or neither does.
-    Returns the video's queue position, read in the same transaction (one round trip in all).
 
     `active_limit` (the owner's unfinished videos at most; 0: none) is checked inside that
     transaction, so concurrent creates cannot overshoot it. Where replicas are required, the
@@ -77,8 +78,7 @@ def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings, a
                 watch_active_videos(pipe, record["owner"], active_limit)
                 pipe.multi()
                 _queue_writes(redis, store, record, settings, pipe)
-                read_position = ask_position(pipe, record)
-                position = read_position(pipe.execute())
+                pipe.execute()
                 break
             except WatchError:
                 continue  # the owner's active set changed under the check: count again
@@ -88,7 +88,6 @@ def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings, a
         _withdraw(redis, store, record)
         raise
     emit(redis, record["id"], VIDEO_QUEUED, settings)
-    return position
 
 
 def _queue_writes(redis: Redis, store: RecordStore, record: dict, settings: Settings, pipe) -> None:

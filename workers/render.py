@@ -21,6 +21,7 @@ from app.webhooks.events import VIDEO_COMPLETED, VIDEO_FAILED, VIDEO_IN_PROGRESS
 from models.loader import ModelLoadError
 from workers.context import WorkerContext, current
 from workers.encode import EncodeError, write_outputs
+from workers.longvideo.runner import delivered_size, finish_checkpoints, is_long_video, render_long_video
 from workers.redis_retry import until_redis_answers
 from workers.runtime import RenderCancelled, sample
 
@@ -146,14 +147,19 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
         "seed": record["seed"],
         "fps": record["fps"],
     }
-    result = sample(model, params, on_step)
+    with tempfile.TemporaryDirectory(prefix="t2v-render-") as scratch:
+        if is_long_video(record):
+            # Checkpointed chunks streamed into one encoder (workers/longvideo).
+            result = render_long_video(ctx, model, record, params, on_step, Path(scratch))
+            files, timings["encode"] = result.files, result.encode_seconds
+        else:
+            result = sample(model, params, on_step)
+            encode_started = time.perf_counter()
+            files = write_outputs(result.frames, record["fps"], Path(scratch), delivered_size(record))
+            timings["encode"] = time.perf_counter() - encode_started
+        ctx.storage.put(video_id, attempt, files)
     timings["denoise"] = result.denoise_seconds
     timings["decode"] = result.decode_seconds
-    encode_started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="t2v-render-") as scratch:
-        files = write_outputs(result.frames, record["fps"], Path(scratch))
-        ctx.storage.put(video_id, attempt, files)
-    timings["encode"] = time.perf_counter() - encode_started
     timings = {k: round(v, 4) for k, v in timings.items()}
     timings["step_median"] = round(statistics.median(result.step_seconds), 4) if result.step_seconds else None
 
@@ -178,5 +184,7 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
         ctx.storage.delete(video_id, attempt)
         return "superseded"
     emit(ctx.redis, video_id, VIDEO_COMPLETED, ctx.settings)
+    if is_long_video(record):
+        finish_checkpoints(ctx, video_id)
     _record_metrics(ctx, record["model"], timings, result.step_seconds)
     return "completed"

@@ -4,6 +4,7 @@ Paths and object keys are built only from a validated video id, an integer attem
 variant from a fixed table: never from anything else a user sent.
 """
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,19 @@ def object_name(video_id: str, attempt: int, variant: str) -> str:
     return f"{video_id}/{int(attempt)}/{VARIANTS[variant].filename}"
 
 
+# Work files of a render that outlive its attempt (a long video's chunk checkpoints), kept under
+# `<video_id>/work/` and deleted with the video. Their names are made by the worker from integers.
+WORK_NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}\.(npy|safetensors|json)$")
+
+
+def work_object_name(video_id: str, name: str) -> str:
+    if not is_video_id(video_id):
+        raise ValueError(f"not a video id: {video_id!r}")
+    if not WORK_NAME_RE.match(name):
+        raise ValueError(f"not a work file name: {name!r}")
+    return f"{video_id}/work/{name}"
+
+
 class Storage(ABC):
     @abstractmethod
     def put(self, video_id: str, attempt: int, files: dict[str, Path]) -> None:
@@ -55,3 +69,14 @@ class Storage(ABC):
     @abstractmethod
     def delete(self, video_id: str, attempt: int | None = None) -> None:
         """Remove one attempt's files, or every file of the video."""
+
+    @abstractmethod
+    def put_work(self, video_id: str, name: str, source: Path) -> None:
+        """Store a work file (whole or not at all); it survives attempts, not the video."""
+
+    @abstractmethod
+    def get_work(self, video_id: str, name: str, target: Path) -> bool:
+        """Copy a work file to `target`; False when there is none."""
+
+    @abstractmethod
+    def delete_work(self, video_id: str, name: str) -> None: ...

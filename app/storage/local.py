@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from app.records import is_video_id
-from app.storage.base import VARIANTS, Storage, object_name
+from app.storage.base import VARIANTS, Storage, object_name, work_object_name
 
 
 class LocalStorage(Storage):
@@ -43,3 +43,20 @@ class LocalStorage(Storage):
             raise ValueError(f"not a video id: {video_id!r}")
         target = self.root / video_id if attempt is None else self.root / video_id / str(int(attempt))
         shutil.rmtree(target, ignore_errors=True)
+
+    def put_work(self, video_id: str, name: str, source: Path) -> None:
+        target = self.root / work_object_name(video_id, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+
+    def get_work(self, video_id: str, name: str, target: Path) -> bool:
+        source = self.root / work_object_name(video_id, name)
+        if not source.is_file():
+            return False
+        shutil.copyfile(source, target)
+        return True
+
+    def delete_work(self, video_id: str, name: str) -> None:
+        (self.root / work_object_name(video_id, name)).unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from app.records import is_video_id
-from app.storage.base import VARIANTS, Storage, object_name
+from app.storage.base import VARIANTS, Storage, object_name, work_object_name
 
 
 # Streamed responses read the object in pieces of this size: big enough to keep the socket busy,
@@ -199,6 +199,21 @@ class S3Storage(Storage):
         for start in range(0, len(keys), DELETE_BATCH):
             batch = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+    def put_work(self, video_id: str, name: str, source: Path) -> None:
+        self.client.upload_file(str(source), self.bucket, self.prefix + work_object_name(video_id, name))
+
+    def get_work(self, video_id: str, name: str, target: Path) -> bool:
+        try:
+            self.client.download_file(self.bucket, self.prefix + work_object_name(video_id, name), str(target))
+        except ClientError as error:
+            if _is_missing(error):
+                return False
+            raise
+        return True
+
+    def delete_work(self, video_id: str, name: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + work_object_name(video_id, name))
 
 
 def _chunks(body) -> Iterator[bytes]:

@@ -11,7 +11,7 @@ BAD_REQUESTS = [
     ({"prompt": "x", "size": "100x64"}, "size", "multiples of 16"),
     ({"prompt": "x", "size": "huge"}, "size", "WIDTHxHEIGHT"),
     ({"prompt": "x", "size": "4096x4096"}, "size", "between 16 and 128"),
-    ({"prompt": "x", "seconds": "60"}, "seconds", "at most 33 frames"),
+    ({"prompt": "x", "seconds": "61"}, "seconds", "cap of 60 seconds"),
     ({"prompt": "x", "seconds": "-1"}, "seconds", "positive"),
     ({"prompt": "x", "seconds": "soon"}, "seconds", "not a number"),
     ({"prompt": ""}, "prompt", "at least 1 character"),

@@ -1,0 +1,101 @@
+"""Videos longer than one render: chunked continuation through the whole server, resumed after a
+worker is killed mid-chunk, on the embedded model and on tiny pipelines of each family."""
+
+import json
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.media import decode_mp4
+from tests.support import wait_until
+
+
+def _record(redis, video_id: str) -> dict:
+    return {k.decode(): json.loads(v) for k, v in redis.hgetall(f"t2v:video:{video_id}").items()}
+
+
+def _create(api_url: str, **fields) -> dict:
+    response = httpx.post(f"{api_url}/v1/videos", json=fields, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _finished(api_url: str, video_id: str, timeout_s: float = 180) -> dict:
+    def terminal():
+        video = httpx.get(f"{api_url}/v1/videos/{video_id}", timeout=10).json()
+        return video if video["status"] in ("completed", "failed", "cancelled") else None
+
+    return wait_until(terminal, timeout_s=timeout_s, interval_s=0.1, what=f"{video_id} to finish")
+
+
+def _frames(api_url: str, video_id: str) -> np.ndarray:
+    return decode_mp4(httpx.get(f"{api_url}/v1/videos/{video_id}/content", timeout=30).content)
+
+
+@pytest.fixture(scope="module")
+def long_worker(env, redis, session_dir):
+    from tests.support import start_worker
+
+    worker = start_worker(
+        env, redis, session_dir, ["embedded-long", "tiny-wan-long", "tiny-ltx-long", "tiny-cogvideox-long"]
+    )
+    yield worker
+    worker.stop()
+
+
+def test_sora_length_and_size_on_the_embedded_model(client, long_worker, redis, tmp_path):
+    video = client.videos.create_and_poll(
+        model="embedded-long", prompt="a red square moving right", seconds="12", size="1280x720", poll_interval_ms=100
+    )
+    assert video.status == "completed", video.error
+    assert (video.seconds, video.size) == ("12", "1280x720")
+    extra = video.model_extra
+    assert "native size 96x64" in extra["warning"]
+    assert extra["num_frames"] == 12 * 8 + 1
+    assert extra["chunks"]["done"] == extra["chunks"]["total"] > 1
+    frames = decode_mp4(client.videos.download_content(video.id).read())
+    assert frames.shape == (97, 720, 1280, 3)
+    stored = _record(redis, video.id)
+    assert len(stored["long_video"]["attempts"]) == extra["chunks"]["total"]
+
+
+@pytest.mark.parametrize("model", ["tiny-wan-long", "tiny-ltx-long", "tiny-cogvideox-long"])
+def test_each_family_continues_its_chunks_in_latent_space(api_url, long_worker, redis, model):
+    video = _create(api_url, model=model, prompt="a ball | a cube", seconds="3", seed=5)
+    done = _finished(api_url, video["id"])
+    assert done["status"] == "completed", done["error"]
+    plan = _record(redis, video["id"])["long_video"]["plan"]
+    assert plan["chunks"] if "chunks" in plan else len(plan["new_frames"]) >= 2
+    assert plan["prompts"][0] == "a ball" and plan["prompts"][-1] == "a cube"
+    assert len(_frames(api_url, video["id"])) == 3 * done["fps"] + 1
+
+
+def test_worker_killed_mid_chunk_resumes_at_that_chunk_with_the_same_frames(api_url, redis, worker_factory):
+    fields = {"model": "embedded-long-kill", "prompt": "a blue circle going up", "seconds": "5", "seed": 11}
+    steps = {"num_inference_steps": 40}
+    first = worker_factory(["embedded-long-kill"])
+    video = _create(api_url, **fields, **steps)
+    wait_until(
+        lambda: (_record(redis, video["id"]).get("long_video") or {}).get("done", 0) >= 2,
+        timeout_s=120,
+        what="two chunks to be checkpointed",
+    )
+    first.kill()
+    killed_at = _record(redis, video["id"])["long_video"]["done"]
+
+    worker_factory(["embedded-long-kill"])
+    done = _finished(api_url, video["id"], timeout_s=240)
+    assert done["status"] == "completed", done["error"]
+    state = _record(redis, video["id"])["long_video"]
+    chunks = len(state["plan"]["new_frames"])
+    # Every chunk rendered exactly once: the first attempt's, then the second's from `killed_at` on.
+    assert state["attempts"] == [1] * killed_at + [2] * (chunks - killed_at)
+    assert killed_at < chunks
+
+    again = _create(api_url, **fields, **steps)
+    uninterrupted = _finished(api_url, again["id"], timeout_s=240)
+    assert uninterrupted["status"] == "completed"
+    resumed, whole = _frames(api_url, video["id"]).astype(int), _frames(api_url, again["id"]).astype(int)
+    per_frame = np.abs(resumed - whole).max(axis=(1, 2, 3))
+    assert not per_frame.any(), f"frames differ from the uninterrupted run: {per_frame.tolist()}, plan {state}"

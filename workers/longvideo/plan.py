@@ -1,0 +1,99 @@
+"""The plan of a long video: which frames each chunk delivers, how much it overlaps the previous
+one, and the prompt it renders. Plain data, stored in the record (`long_video`) the first time a
+worker takes the video, so a worker that resumes it follows the same plan.
+
+Chunk i+1 starts with the last `overlap_latents` latent frames of chunk i pinned (see
+workers/conditioning). A causal VAE decodes the first latent frame into one pixel frame and each
+later one into `temporal_scale` frames, so the pinned latents cover `overlap_frames` pixel frames
+at the start of the chunk: those repeat the end of chunk i and are not delivered again.
+"""
+
+from dataclasses import asdict, dataclass
+
+
+# Share of a chunk's latent frames carried over from the previous chunk: enough context to keep
+# motion going, little enough that most of each render is new video.
+OVERLAP_SHARE = 0.25
+# Prompt segments for successive chunks are separated by this character in the prompt.
+SEGMENT_SEPARATOR = "|"
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    total_frames: int
+    # Frames one render is asked for, and how many of them a chunk uses (its first `chunk_frames`).
+    chunk_frames: int
+    temporal_scale: int
+    overlap_latents: int
+    overlap_frames: int
+    # Frames each chunk adds to the video, in order (the last chunk is cut to fit).
+    new_frames: list[int]
+    prompts: list[str]
+
+    @property
+    def chunks(self) -> int:
+        return len(self.new_frames)
+
+    @property
+    def used_latents(self) -> int:
+        """Latent frames behind a chunk's `chunk_frames` frames; the tail is taken from these."""
+        return (self.chunk_frames - 1) // self.temporal_scale + 1
+
+    def first_new_frame(self, chunk: int) -> int:
+        """Index, within chunk `chunk`'s frames, of the first frame it delivers."""
+        return 0 if chunk == 0 else self.overlap_frames
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict) -> "ChunkPlan":
+        return cls(**raw)
+
+
+def overlap_latents_for(latent_frames: int) -> int:
+    return max(1, round(latent_frames * OVERLAP_SHARE))
+
+
+def prompt_segments(prompt: str) -> list[str]:
+    return [part.strip() for part in prompt.split(SEGMENT_SEPARATOR) if part.strip()] or [prompt]
+
+
+def chunk_prompts(prompt: str, revised_prompt: str | None, chunks: int) -> list[str]:
+    """One prompt per chunk: `a | b | c` spreads its segments evenly over the chunks. The
+    expansion step's rewrite is used when it kept the segments (or there was only one)."""
+    segments = prompt_segments(prompt)
+    if revised_prompt:
+        revised = prompt_segments(revised_prompt)
+        if len(revised) == len(segments):
+            segments = revised
+    return [segments[i * len(segments) // chunks] for i in range(chunks)]
+
+
+def make_plan(
+    total_frames: int,
+    chunk_frames: int,
+    temporal_scale: int,
+    prompt: str,
+    revised_prompt: str | None = None,
+    overlap_latents: int | None = None,
+) -> ChunkPlan:
+    latent_frames = (chunk_frames - 1) // temporal_scale + 1
+    if latent_frames < 2:
+        raise ValueError(f"a chunk of {chunk_frames} frames has one latent frame: nothing to continue from")
+    overlap = overlap_latents or overlap_latents_for(latent_frames)
+    overlap = min(overlap, latent_frames - 1)
+    overlap_frames = 1 + (overlap - 1) * temporal_scale
+    step = chunk_frames - overlap_frames
+    new_frames = [min(chunk_frames, total_frames)]
+    while sum(new_frames) < total_frames:
+        new_frames.append(min(step, total_frames - sum(new_frames)))
+    return ChunkPlan(
+        total_frames=total_frames,
+        chunk_frames=chunk_frames,
+        temporal_scale=temporal_scale,
+        overlap_latents=overlap,
+        overlap_frames=overlap_frames,
+        new_frames=new_frames,
+        prompts=chunk_prompts(prompt, revised_prompt, len(new_frames)),
+    )
