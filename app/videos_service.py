@@ -12,6 +12,7 @@ from app.errors import Conflict
 from app.expansion.plan import expand_job_timeout_s
 from app.expansion.stats import count_outcome
 from app.limits import watch_active_videos
+from app.queue_position import ask_position
 from app.queueing import EXPAND_STAGE, current_job, enqueue_expand, enqueue_render
 from app.records import RecordStore, new_video_id, now_ms
 from app.replication import NotReplicated, wait_for_replicas
@@ -65,8 +66,9 @@ def new_record(owner: str, prompt: str, resolved: ResolvedRequest, seed: int | N
     }
 
 
-def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings, active_limit: int = 0) -> None:
+def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings, active_limit: int = 0) -> int | None:
     """Write the record and its first job in one transaction: both exist or neither does.
+    Returns the video's queue position, read in the same transaction (one round trip in all).
 
     `active_limit` (the owner's unfinished videos at most; 0: none) is checked inside that
     transaction, so concurrent creates cannot overshoot it. Where replicas are required, the
@@ -78,7 +80,8 @@ def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings, a
                 watch_active_videos(pipe, record["owner"], active_limit)
                 pipe.multi()
                 _queue_writes(redis, store, record, settings, pipe)
-                pipe.execute()
+                read_position = ask_position(pipe, record)
+                position = read_position(pipe.execute())
                 break
             except WatchError:
                 continue  # the owner's active set changed under the check: count again
@@ -88,6 +91,7 @@ def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings, a
         _withdraw(redis, store, record)
         raise
     emit(redis, record["id"], VIDEO_QUEUED, settings)
+    return position
 
 
 def _queue_writes(redis: Redis, store: RecordStore, record: dict, settings: Settings, pipe) -> None:

@@ -19,7 +19,7 @@ from app.expansion.plan import warn_without_expander
 from app.idempotency import HEADER as IDEMPOTENCY_HEADER
 from app.idempotency import MAX_KEY_CHARS as MAX_IDEMPOTENCY_KEY_CHARS
 from app.idempotency import run_once
-from app.liveness import live_models
+from app.liveness import recent_live_models
 from app.queue_position import add_queue_positions
 from app.records import VIDEO_ID_RE, RecordStore, is_video_id
 from app.schemas import CreateVideoRequest, video_object
@@ -122,14 +122,14 @@ def _create(body: dict, settings: Settings, redis: Redis, store: RecordStore, ca
     record = videos_service.new_record(owner, req.prompt, resolved, req.seed, settings)
     record.update(subscription_fields(req.webhook_url, req.webhook_events, settings))
     prepare_expansion(record, req.expand_prompt, catalog[resolved.model], settings)
-    if resolved.model not in live_models(redis):
+    if resolved.model not in recent_live_models(redis):
         note = f"no live worker serves model {resolved.model!r} yet; the video waits in the queue"
         record["warning"] = f"{record['warning']}; {note}" if record.get("warning") else note
     warn_without_expander(record, redis)
     active_limit = settings.max_active_videos_per_tenant if owner != OPEN_TENANT else 0
-    videos_service.submit(redis, store, record, settings, active_limit)
+    record["queue_position"] = videos_service.submit(redis, store, record, settings, active_limit)
     # A ready JSONResponse (see _once) skips FastAPI's generic encoder: this is the hottest route.
-    return video_object(add_queue_positions(redis, [record])[0])
+    return video_object(record)
 
 
 @router.get("/videos", summary="List videos", responses={200: {"model": VideoList}})
