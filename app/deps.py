@@ -12,6 +12,7 @@ from app.limits import check_request_rate
 from app.records import RecordStore
 from app.settings import Settings
 from app.storage import Storage
+from app.studio.browser_key import browser_key
 from models.catalog import Catalog
 
 
@@ -46,7 +47,8 @@ async def _owner(
     Every video belongs to an owner; without API keys all callers share one and have no limits.
     """
     state = request.app.state
-    token = credentials.credentials if credentials else None
+    # A browser's event stream or download may send its key another way (app/studio/browser_key.py).
+    token = credentials.credentials if credentials else browser_key(request)
     if not state.keys_required and not is_api_key(token):
         # An open server's callers (the openai client always sends some key) need no Redis while the
         # "no key exists" answer is fresh: answered here, without a trip through the threadpool.

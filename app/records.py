@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from redis import Redis
 from redis.client import Pipeline
 
+from app.events import stream as events
 from app.status import ACTIVE, TERMINAL, VideoStatus
 
 
@@ -52,7 +53,11 @@ def owner_active_key(owner: str) -> str:
 # KEYS[1] record, KEYS[2] active set; ARGV[1] JSON list of allowed current statuses (empty: any
 # non-terminal), ARGV[2] JSON object of fields to set, ARGV[3] required owning worker ("" = any),
 # ARGV[4] 1 to increment `attempts`. Returns the new status, or false when the guard refused.
-_TRANSITION = """
+# A status change appends its event to KEYS[4] (ARGV[6] entries kept, ARGV[7] expiry): the event
+# can't be lost between the change and its announcement.
+_TRANSITION = (
+    events.APPEND_LUA
+    + """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
 current = cjson.decode(current)
@@ -83,17 +88,30 @@ if terminal(status) and not terminal(current) then
   local owner = redis.call('HGET', KEYS[1], 'owner')
   if owner then redis.call('SREM', 't2v:owner:' .. cjson.decode(owner) .. ':active', ARGV[5]) end
 end
+if status ~= current then
+  local kind = status
+  if status == 'in_progress' then kind = 'loading' end
+  append_event(KEYS[4], ARGV[6], ARGV[7], kind, cjson.encode({status = status}))
+end
 return status
 """
+)
 
-# Progress only moves forward and only while in progress.
-_PROGRESS = """
+# Progress only moves forward and only while in progress. The step's events (ARGV[2], a JSON list
+# of [type, data]) go to KEYS[2] in the same call: a step stays one round trip.
+_PROGRESS = (
+    events.APPEND_LUA
+    + """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current or cjson.decode(current) ~= 'in_progress' then return 0 end
 local p = tonumber(redis.call('HGET', KEYS[1], 'progress') or '0')
 if tonumber(ARGV[1]) > p then redis.call('HSET', KEYS[1], 'progress', ARGV[1]) end
+for _, event in ipairs(cjson.decode(ARGV[2])) do
+  append_event(KEYS[2], ARGV[3], ARGV[4], event[1], event[2])
+end
 return 1
 """
+)
 
 
 def _encode(fields: dict) -> dict[str, str]:
@@ -116,6 +134,10 @@ class RecordStore:
         pipe.sadd(owner_active_key(record["owner"]), video_id)
         if record.get("expires_at"):
             pipe.zadd(EXPIRY_INDEX, {video_id: record["expires_at"]})
+        events.append(pipe, video_id, events.QUEUED, {"status": record["status"], "stage": record.get("stage")})
+        if record.get("prompt_expansion") not in (None, "off", "pending"):
+            # Rewritten while the video was made (the embedded model's offline expander).
+            events.append(pipe, video_id, events.EXPANDING, events.expansion_data(record))
 
     def get(self, video_id: str) -> dict | None:
         raw = self.redis.hgetall(record_key(video_id))
@@ -149,20 +171,28 @@ class RecordStore:
         Returns the status after the change, or None when the guard refused it.
         """
         result = self._transition(
-            keys=[record_key(video_id), ACTIVE_SET, FINAL_COUNTS],
+            keys=[record_key(video_id), ACTIVE_SET, FINAL_COUNTS, events.events_key(video_id)],
             args=[
                 json.dumps([str(s) for s in allowed_from]),
                 json.dumps(_encode(fields)),
                 worker,
                 "1" if count_attempt else "0",
                 video_id,
+                events.MAX_ENTRIES,
+                events.TTL_S,
             ],
         )
         return VideoStatus(result.decode()) if result else None
 
-    def set_progress(self, video_id: str, progress: int) -> bool:
-        """Raise the progress; False when the video is no longer in progress (cancelled, gone)."""
-        return bool(self._progress(keys=[record_key(video_id)], args=[int(progress)]))
+    def set_progress(self, video_id: str, progress: int, step_events: Iterable[list] = ()) -> bool:
+        """Raise the progress and append `step_events` (made with `events.encode`); False when the
+        video is no longer in progress (cancelled, gone)."""
+        return bool(
+            self._progress(
+                keys=[record_key(video_id), events.events_key(video_id)],
+                args=[int(progress), json.dumps(list(step_events)), events.MAX_ENTRIES, events.TTL_S],
+            )
+        )
 
     def update(self, video_id: str, fields: dict) -> None:
         """Unconditional write of non-status fields (timings, expansion results)."""
@@ -177,6 +207,7 @@ class RecordStore:
             pipe.srem(ACTIVE_SET, video_id)
             pipe.srem(owner_active_key(owner), video_id)
             pipe.zrem(EXPIRY_INDEX, video_id)
+            pipe.delete(events.events_key(video_id))
             pipe.execute()
 
     def due_for_expiry(self, now: float, batch: int = 500) -> list[str]:

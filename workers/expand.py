@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from app.events import stream as events
 from app.expansion import cache, prompting
 from app.expansion.checks import Rejected, check_caption
 from app.expansion.handoff import hand_off_to_render
@@ -60,6 +61,7 @@ def expand_prompt(video_id: str) -> str:
     record = ctx.store.get(video_id)
     if record is None or record["status"] != VideoStatus.QUEUED.value or record.get("stage") != EXPAND_STAGE:
         return "skipped"  # deleted, cancelled, or a duplicate delivery after the hand-off
+    events.append_now(ctx.redis, video_id, events.EXPANDING, {"done": False})
     started = time.perf_counter()
     try:
         spec = ctx.catalog[record["model"]].spec

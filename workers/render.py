@@ -15,10 +15,12 @@ import torch
 from redis.exceptions import RedisError
 from rq.timeouts import JobTimeoutException
 
+from app.events.progress import StepClock
 from app.metrics_store import PHASE_BUCKETS, PHASE_SECONDS, STEP_BUCKETS, STEP_SECONDS, observe
 from app.status import VideoStatus
 from app.webhooks.events import VIDEO_COMPLETED, VIDEO_FAILED, VIDEO_IN_PROGRESS, emit
 from models.loader import ModelLoadError
+from workers import previews
 from workers.context import WorkerContext, current
 from workers.encode import EncodeError, write_outputs
 from workers.longvideo.runner import delivered_size, finish_checkpoints, is_long_video, render_long_video
@@ -89,6 +91,7 @@ def render_video(video_id: str) -> str:
         return _claimed(ctx, video_id, claimed_at)
     finally:
         ctx.current_video = None
+        previews.end()
 
 
 def _claimed(ctx: WorkerContext, video_id: str, claimed_at: float) -> str:
@@ -125,12 +128,16 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
     except KeyError:
         raise ModelLoadError(f"this worker does not serve model {record['model']!r}") from None
     timings["load"] = load_seconds
+    clock = StepClock(record["num_inference_steps"])
+    previews.begin(ctx.storage, video_id, attempt, model, ctx.settings.preview_budget_share)
 
     def on_step(done: int, total: int) -> None:
-        # One round trip per step reports progress and learns of a cancel: it lands at the next
-        # step, not after the video.
+        # One round trip per step reports progress (and its events) and learns of a cancel: it
+        # lands at the next step, not after the video.
+        percent = done * DENOISE_PROGRESS_SHARE // total
+        step_events = [*previews.take_events(), clock.step(done, total, percent)]
         try:
-            still_running = ctx.store.set_progress(video_id, done * DENOISE_PROGRESS_SHARE // total)
+            still_running = ctx.store.set_progress(video_id, percent, step_events)
         except RedisError:
             return  # Redis is restarting: keep sampling, the finish waits for it to come back
         if not still_running:

@@ -20,6 +20,7 @@ from models.recipe import call_arguments, fit_scheduler
 from workers.conditioning import Conditions
 from workers.conditioning.runs import begin as conditioned_run
 from workers.conditioning.runs import finish as finish_run
+from workers.previews import on_step as preview_step
 from workers.residency import Residency
 
 
@@ -162,6 +163,7 @@ def sample(
 
     def callback(pipe, step_index, timestep, callback_kwargs):
         step_ends.append(time.perf_counter())
+        preview_step(step_index + 1, run.total_steps, callback_kwargs)
         on_step(step_index + 1, run.total_steps)
         return run.after_step(pipe, step_index, timestep, callback_kwargs)
 

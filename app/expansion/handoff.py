@@ -14,6 +14,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import WatchError
 
+from app.events import stream as events
 from app.expansion.plan import expand_job_timeout_s
 from app.expansion.stats import count_outcome
 from app.queueing import EXPAND_STAGE, RENDER_STAGE, enqueue_expand, enqueue_render
@@ -58,6 +59,7 @@ def _set(pipe: Pipeline, video_id: str, fields: dict) -> None:
 def _queue_render(redis: Redis, pipe: Pipeline, record: dict, fields: dict, settings: Settings) -> str:
     # The render's queue time starts now; the expansion has its own timing.
     _set(pipe, record["id"], {**fields, "stage": RENDER_STAGE, "enqueued_at": time.time()})
+    events.append(pipe, record["id"], events.EXPANDING, events.expansion_data(fields))
     enqueue_render(redis, record, timeout_s=settings.job_timeout_s, result_ttl_s=settings.job_result_ttl_s, pipe=pipe)
     count_outcome(pipe, fields["prompt_expansion"])
     return "render"
