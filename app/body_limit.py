@@ -11,6 +11,10 @@ import json
 from app.errors import PayloadTooLarge, envelope
 
 
+# Paths (under / and /v1) whose POST bodies may carry uploaded images and videos.
+UPLOAD_PATHS = ("/videos", "/videos/edits", "/videos/extensions", "/videos/characters")
+
+
 class BodyTooLarge(Exception):
     """Raised from `receive` once the streamed body passes the limit."""
 
@@ -46,15 +50,23 @@ def _declared_length(scope) -> int | None:
 class BodyLimit:
     """Pure ASGI middleware (no per-request overhead beyond a header scan for small bodies)."""
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int, upload_max_bytes: int | None = None):
         self.app, self.max_bytes = app, max_bytes
+        self.upload_max_bytes = max(upload_max_bytes or max_bytes, max_bytes)
+
+    def _limit_for(self, scope) -> int:
+        # Routes that take images and videos get the upload limit; app/inputs caps each input again.
+        if scope.get("method") == "POST" and scope.get("path", "").rstrip("/").endswith(UPLOAD_PATHS):
+            return self.upload_max_bytes
+        return self.max_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        max_bytes = self._limit_for(scope)
         declared = _declared_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            return await _send_413(send, self.max_bytes)
+        if declared is not None and declared > max_bytes:
+            return await _send_413(send, max_bytes)
 
         received = 0
         over = False
@@ -65,7 +77,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     over = True
                     raise BodyTooLarge
             return message
@@ -76,7 +88,7 @@ class BodyLimit:
                 # The app answered a body it could not finish reading; the 413 goes out instead.
                 if message["type"] == "http.response.start" and not response_started:
                     response_started = True
-                    await _send_413(send, self.max_bytes)
+                    await _send_413(send, max_bytes)
                 return
             if message["type"] == "http.response.start":
                 response_started = True
@@ -86,4 +98,4 @@ class BodyLimit:
             await self.app(scope, counting_receive, guarded_send)
         except BodyTooLarge:
             if not response_started:
-                await _send_413(send, self.max_bytes)
+                await _send_413(send, max_bytes)

@@ -10,7 +10,8 @@ from app.errors import install_error_handlers
 from app.metrics import install_metrics
 from app.records import RecordStore
 from app.redis_conn import connect
-from app.routes import events, health, models, videos, webhooks
+from app.routes import health, models, videos, webhooks
+from app.routes.conditioned import ROUTERS as CONDITIONED_ROUTERS
 from app.schemas import CreateVideoRequest
 from app.settings import Settings, get_settings
 from app.storage import get_storage
@@ -29,14 +30,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # instead of opening it.
     app.state.keys_required = False
     # Added before the metrics middleware, so refused bodies are counted too.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, upload_max_bytes=settings.max_upload_bytes)
     app.state.metrics_registry = install_metrics(app, app.state.redis, app.state.catalog)
     install_error_handlers(app)
 
     for prefix in ("/v1", ""):
         # The SDK calls /v1/...; people type the short form. Only /v1 is in the schema.
         # Every route here needs the caller's key once keys exist (and counts against its rate).
-        for router in (videos.router, events.router, models.router, webhooks.router):
+        for router in (*CONDITIONED_ROUTERS, videos.router, models.router, webhooks.router):
             app.include_router(
                 router,
                 prefix=prefix,

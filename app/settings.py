@@ -82,12 +82,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # How long a POST's `Idempotency-Key` is remembered (its replay returns the first response).
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
-    # Event streams (`GET /v1/videos/{id}/events`) one tenant may hold open at once; 0: no limit.
-    max_streams_per_tenant: int = Field(default=16, ge=0)
-    # Share of the denoising time a worker may spend on preview images (0 turns previews off).
-    preview_budget_share: float = Field(default=0.03, ge=0, le=1)
     # A bearer token `GET /metrics` requires when set (metrics name models, queues and volumes).
     metrics_token: str = ""
+
+    # --- image and video inputs (app/inputs): input_reference, remix, edits, characters ---
+    # POST bodies of the routes that take uploads (create, edits, extensions, characters) may be
+    # this large; every other body stays under max_body_bytes.
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # OpenAI's cap for an input image (a file, an https or a data: URL).
+    input_max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Decoded size cap (a small file can hold a huge image: a decompression bomb).
+    input_max_image_pixels: int = Field(default=40_000_000, ge=1)
+    input_max_video_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    input_max_video_seconds: float = Field(default=60.0, gt=0)
+    input_max_video_frames: int = Field(default=1800, ge=1)
+    input_max_video_side: int = Field(default=4096, ge=16)
+    # The whole fetch of an image URL, connect to last byte; slower is a 400, not a hung request.
+    input_fetch_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # Host names and CIDR networks an image URL may point to although private; plain http is
+    # accepted only for these (private deployments, tests). Everything else: https to public hosts.
+    input_url_allowed_hosts: str = ""
 
     # --- webhooks (app/webhooks) ---
     # Signing secrets `whsec_<base64>`, comma or space separated: each delivery is signed with

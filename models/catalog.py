@@ -66,6 +66,7 @@ class Limits(BaseModel):
     default_steps: int | None = None
     max_steps: int | None = None
     default_guidance: float | None = None
+    default_strength: float | None = Field(default=None, gt=0, le=1)
 
 
 class CatalogEntry(BaseModel):
@@ -99,6 +100,9 @@ class CatalogEntry(BaseModel):
     # A step-distilled entry also sets its own `limits.default_steps` and `default_guidance`.
     lora: LoraOptions | None = None
     limits: Limits = Field(default_factory=Limits)
+    # Replaces the family's capabilities: fewer for a checkpoint that cannot, `reference` for one
+    # with reference conditioning. `text` is implied.
+    capabilities: list[Literal["text", "image", "video", "reference"]] | None = None
 
     @model_validator(mode="after")
     def _family_exists(self):
@@ -121,6 +125,8 @@ class CatalogEntry(BaseModel):
         for key in ("allowed_sizes", "allowed_frame_counts"):
             if key in overrides:
                 overrides[key] = tuple(overrides[key])
+        if self.capabilities is not None:
+            overrides["capabilities"] = tuple(dict.fromkeys(["text", *self.capabilities]))
         return dataclasses.replace(get_family(self.family), **overrides)
 
     def public_dict(self, live: bool) -> dict:

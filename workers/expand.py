@@ -14,6 +14,7 @@ from redis import Redis
 
 from app.events import stream as events
 from app.expansion import cache, prompting
+from app.expansion.characters import prompt_of
 from app.expansion.checks import Rejected, check_caption
 from app.expansion.handoff import hand_off_to_render
 from app.expansion.llm import LLMFailure, complete
@@ -67,16 +68,16 @@ def expand_prompt(video_id: str) -> str:
         spec = ctx.catalog[record["model"]].spec
         style = spec.caption_style
         if style:
-            expansion = expand_with_llm(ctx.redis, spec.name, style, record["prompt"], ctx.settings)
+            expansion = expand_with_llm(ctx.redis, spec.name, style, prompt_of(record), ctx.settings)
         else:  # the catalog changed since the video was created
-            expansion = Expansion(record["prompt"], "fallback: no_caption_style")
+            expansion = Expansion(prompt_of(record), "fallback: no_caption_style")
     except Exception:  # a bug or a vanished catalog entry must not cost the user the video
         log.exception("expansion of %s failed", video_id)
-        expansion = Expansion(record["prompt"], "fallback: error")
+        expansion = Expansion(prompt_of(record), "fallback: error")
     entry = ctx.catalog.entries.get(record["model"])
     if expansion.outcome.startswith("fallback") and entry is not None and entry.family == OFFLINE_FAMILY:
         # The embedded model knows only its caption grammar: its offline expander beats the raw prompt.
-        caption, how = offline_expand(record["prompt"])
+        caption, how = offline_expand(prompt_of(record))
         if how == "offline":
             expansion = Expansion(caption, f"{expansion.outcome}; offline")
     fields = {

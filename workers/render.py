@@ -21,6 +21,7 @@ from app.status import VideoStatus
 from app.webhooks.events import VIDEO_COMPLETED, VIDEO_FAILED, VIDEO_IN_PROGRESS, emit
 from models.loader import ModelLoadError
 from workers import previews
+from workers.conditioning.stored import record_conditions
 from workers.context import WorkerContext, current
 from workers.encode import EncodeError, write_outputs
 from workers.longvideo.runner import delivered_size, finish_checkpoints, is_long_video, render_long_video
@@ -160,7 +161,7 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
             result = render_long_video(ctx, model, record, params, on_step, Path(scratch))
             files, timings["encode"] = result.files, result.encode_seconds
         else:
-            result = sample(model, params, on_step)
+            result = sample(model, params, on_step, **record_conditions(ctx.storage, record))
             encode_started = time.perf_counter()
             files = write_outputs(result.frames, record["fps"], Path(scratch), delivered_size(record))
             timings["encode"] = time.perf_counter() - encode_started

@@ -7,6 +7,7 @@ import logging
 
 from redis import Redis
 
+from app.expansion.characters import prompt_of
 from app.liveness import recent_live_workers
 from app.queueing import EXPAND_QUEUE, EXPAND_STAGE
 from app.settings import Settings
@@ -58,7 +59,7 @@ def prepare(record: dict, requested: bool | None, entry: CatalogEntry, settings:
         record["stage"] = EXPAND_STAGE
         record["prompt_expansion"] = "pending"
     elif entry.family == OFFLINE_FAMILY:
-        record["revised_prompt"], record["prompt_expansion"] = offline_expand(record["prompt"])
+        record["revised_prompt"], record["prompt_expansion"] = offline_expand(prompt_of(record))
 
 
 def warn_without_expander(record: dict, redis: Redis) -> None:

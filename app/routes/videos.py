@@ -14,19 +14,19 @@ from app.auth import OPEN_TENANT
 from app.body import read_body
 from app.deps import CatalogDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from app.errors import Conflict, Gone, InvalidRequest, NotFound
-from app.events.preview_content import serve_preview
 from app.expansion.plan import prepare as prepare_expansion
 from app.expansion.plan import warn_without_expander
 from app.idempotency import HEADER as IDEMPOTENCY_HEADER
 from app.idempotency import MAX_KEY_CHARS as MAX_IDEMPOTENCY_KEY_CHARS
 from app.idempotency import run_once
+from app.inputs.prepare import prepare_inputs
 from app.liveness import recent_live_models
 from app.queue_position import add_queue_positions
 from app.records import VIDEO_ID_RE, RecordStore, is_video_id
 from app.schemas import CreateVideoRequest, video_object
 from app.settings import Settings
 from app.status import VideoStatus
-from app.storage import VARIANTS
+from app.storage import VARIANTS, Storage
 from app.validation import resolve_request
 from app.webhooks.subscriptions import subscription_fields
 from models.catalog import Catalog
@@ -55,12 +55,6 @@ def _owned(store: RecordStore, video_id: str, owner: str) -> dict:
 
 
 def _parse_create(body: dict) -> CreateVideoRequest:
-    if body.get("input_reference"):
-        raise InvalidRequest(
-            "input_reference (image-to-video) is not supported: the served models are text-to-video",
-            param="input_reference",
-            code="unsupported_parameter",
-        )
     try:
         return CreateVideoRequest.model_validate(body)
     except ValidationError as exc:
@@ -102,6 +96,7 @@ def create_video(
     store: StoreDep,
     catalog: CatalogDep,
     owner: OwnerDep,
+    storage: StorageDep,
     idempotency_key: IdempotencyKey = None,
 ):
     response = _once(
@@ -111,16 +106,21 @@ def create_video(
         idempotency_key,
         operation="create",
         body=body,
-        produce=lambda: _create(body, settings, redis, store, catalog, owner),
+        produce=lambda: _create(body, settings, redis, store, catalog, owner, storage),
     )
     response.headers["openai-poll-after-ms"] = str(settings.poll_after_ms)
     return response
 
 
-def _create(body: dict, settings: Settings, redis: Redis, store: RecordStore, catalog: Catalog, owner: str) -> dict:
+def _create(
+    body: dict, settings: Settings, redis: Redis, store: RecordStore, catalog: Catalog, owner: str, storage: Storage
+) -> dict:
+    """Create, and remix and edits too: their routes hand over prepared inputs (app/inputs)."""
     req = _parse_create(body)
     resolved = resolve_request(req, catalog, settings)
+    inputs = prepare_inputs(body, req.prompt, resolved, catalog, settings, redis, owner)
     record = videos_service.new_record(owner, req.prompt, resolved, req.seed, settings)
+    inputs.apply(record)
     record.update(subscription_fields(req.webhook_url, req.webhook_events, settings))
     prepare_expansion(record, req.expand_prompt, catalog[resolved.model], settings)
     if resolved.model not in recent_live_models(redis):
@@ -128,7 +128,8 @@ def _create(body: dict, settings: Settings, redis: Redis, store: RecordStore, ca
         record["warning"] = f"{record['warning']}; {note}" if record.get("warning") else note
     warn_without_expander(record, redis)
     active_limit = settings.max_active_videos_per_tenant if owner != OPEN_TENANT else 0
-    record["queue_position"] = videos_service.submit(redis, store, record, settings, active_limit)
+    with inputs.stored(storage, record):
+        record["queue_position"] = videos_service.submit(redis, store, record, settings, active_limit)
     # A ready JSONResponse (see _once) skips FastAPI's generic encoder: this is the hottest route.
     return video_object(record)
 
@@ -208,11 +209,9 @@ def download_content(
     store: StoreDep,
     storage: StorageDep,
     owner: OwnerDep,
-    variant: Literal["video", "thumbnail", "spritesheet", "preview"] = "video",
+    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
 ):
     record = _owned(store, video_id, owner)
-    if variant == "preview":
-        return serve_preview(record, storage, request)
     if record.get("expired"):
         raise Gone(f"the content of video {video_id} has expired", code="video_expired")
     if record["status"] != VideoStatus.COMPLETED.value or record.get("artifact_attempt") is None:

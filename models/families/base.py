@@ -57,6 +57,12 @@ class FamilySpec:
     # Extra call arguments that depend on the checkpoint's scheduler class (CogVideoX-5b's
     # dynamic CFG is tuned for its DPM scheduler, not for the 2B's DDIM).
     scheduler_call_kwargs: dict[str, dict] = field(default_factory=dict)
+    # What a request may condition on (workers/conditioning): `text` always; `image` (a first
+    # frame), `video` (remix, edits) through the generic latent path every family takes; `reference`
+    # (character images) only where a checkpoint has reference conditioning (Wan VACE).
+    capabilities: tuple[str, ...] = ("text", "image", "video")
+    # How strongly a remix or edit re-draws its source when the request says nothing (SDEdit).
+    default_strength: float = 0.6
 
     @property
     def caption_style(self) -> str | None:
@@ -81,4 +87,6 @@ class FamilySpec:
             "default_guidance": self.default_guidance,
             "supports_negative_prompt": self.supports_negative_prompt,
             "scheduler_notes": self.scheduler_notes,
+            "capabilities": list(self.capabilities),
+            "default_strength": self.default_strength,
         }
