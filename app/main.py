@@ -10,7 +10,7 @@ from app.errors import install_error_handlers
 from app.metrics import install_metrics
 from app.records import RecordStore
 from app.redis_conn import connect
-from app.routes import health, models, videos, webhooks
+from app.routes import events, health, models, videos, webhooks
 from app.routes.conditioned import ROUTERS as CONDITIONED_ROUTERS
 from app.schemas import CreateVideoRequest
 from app.settings import Settings, get_settings
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for prefix in ("/v1", ""):
         # The SDK calls /v1/...; people type the short form. Only /v1 is in the schema.
         # Every route here needs the caller's key once keys exist (and counts against its rate).
-        for router in (*CONDITIONED_ROUTERS, videos.router, models.router, webhooks.router):
+        for router in (*CONDITIONED_ROUTERS, videos.router, events.router, models.router, webhooks.router):
             app.include_router(
                 router,
                 prefix=prefix,

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # How long a POST's `Idempotency-Key` is remembered (its replay returns the first response).
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+    # Event streams (`GET /v1/videos/{id}/events`) one tenant may hold open at once; 0: no limit.
+    max_streams_per_tenant: int = Field(default=16, ge=0)
+    # Share of the denoising time a worker may spend on preview images (0 turns previews off).
+    preview_budget_share: float = Field(default=0.03, ge=0, le=1)
     # A bearer token `GET /metrics` requires when set (metrics name models, queues and volumes).
     metrics_token: str = ""
 

@@ -14,6 +14,7 @@ from app.auth import OPEN_TENANT
 from app.body import read_body
 from app.deps import CatalogDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from app.errors import Conflict, Gone, InvalidRequest, NotFound
+from app.events.preview_content import serve_preview
 from app.expansion.plan import prepare as prepare_expansion
 from app.expansion.plan import warn_without_expander
 from app.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -209,9 +210,11 @@ def download_content(
     store: StoreDep,
     storage: StorageDep,
     owner: OwnerDep,
-    variant: Literal["video", "thumbnail", "spritesheet"] = "video",
+    variant: Literal["video", "thumbnail", "spritesheet", "preview"] = "video",
 ):
     record = _owned(store, video_id, owner)
+    if variant == "preview":
+        return serve_preview(record, storage, request)
     if record.get("expired"):
         raise Gone(f"the content of video {video_id} has expired", code="video_expired")
     if record["status"] != VideoStatus.COMPLETED.value or record.get("artifact_attempt") is None:

@@ -33,6 +33,8 @@ VARIANTS: dict[str, Variant] = {
         Variant("input_image", "input-image.png", "image/png"),
         Variant("input_video", "input-video.mp4", "video/mp4"),
         Variant("reference_image", "reference-image.png", "image/png"),
+        # The latest preview while denoising (workers/previews), kept after the video is done.
+        Variant("preview", "preview.jpg", "image/jpeg"),
     )
 }
 
