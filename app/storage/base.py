@@ -28,8 +28,6 @@ VARIANTS: dict[str, Variant] = {
         Variant("video", "video.mp4", "video/mp4"),
         Variant("thumbnail", "thumbnail.webp", "image/webp"),
         Variant("spritesheet", "spritesheet.jpg", "image/jpeg"),
-        # The latest preview while denoising (workers/previews), kept after the video is done.
-        Variant("preview", "preview.jpg", "image/jpeg"),
         # What a request brought (app/inputs), stored as attempt 0, which no render uses, so
         # every attempt reads them and only deleting the video removes them.
         Variant("input_image", "input-image.png", "image/png"),
