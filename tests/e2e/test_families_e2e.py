@@ -106,3 +106,34 @@ def test_invalid_request_is_rejected_naming_the_family_rule(api_url, model, fiel
     error = response.json()["error"]
     assert error["param"] == param
     assert rule in error["message"], error["message"]
+
+
+# Image and video prompts on every family (workers/conditioning): LTX through its condition
+# pipeline, CogVideoX's remix through its video-to-video pipeline, the rest the generic latent path.
+CONDITIONED = [("tiny-ltx", "64x32"), ("tiny-cogvideox", "48x32"), ("tiny-hunyuan", "48x32"), ("tiny-mochi", "48x32")]
+
+
+@pytest.mark.parametrize(("model", "size"), CONDITIONED, ids=[c[0] for c in CONDITIONED])
+def test_family_takes_an_image_and_remixes(sdk, family_worker, model, size):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    width, height = (int(side) for side in size.split("x"))
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:, : width // 2] = (220, 40, 40)
+    png = io.BytesIO()
+    Image.fromarray(image).save(png, format="PNG")
+    fields = {"model": model, "size": size, "seconds": "1", "extra_body": {"seed": 5}}
+    plain = sdk.videos.create_and_poll(prompt="a red ball", poll_interval_ms=100, **fields)
+    pinned = sdk.videos.create_and_poll(
+        prompt="a red ball", input_reference=("red.png", png.getvalue()), poll_interval_ms=100, **fields
+    )
+    assert plain.status == pinned.status == "completed", pinned.error
+    first = [decode_mp4(sdk.videos.download_content(v.id).read())[0].astype(int) for v in (plain, pinned)]
+    assert np.abs(first[0] - first[1]).mean() > 1.0  # the image changed the first frame
+    remix = sdk.videos.remix(plain.id, prompt="a blue ball", extra_body={"strength": 0.5})
+    remix = sdk.videos.poll(remix.id, poll_interval_ms=100)
+    assert remix.status == "completed", remix.error
+    assert remix.remixed_from_video_id == plain.id and remix.size == plain.size
