@@ -15,6 +15,7 @@ from app.routes.conditioned import ROUTERS as CONDITIONED_ROUTERS
 from app.schemas import CreateVideoRequest
 from app.settings import Settings, get_settings
 from app.storage import get_storage
+from app.studio import install_studio
 from models.catalog import load_catalog
 
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 responses=ERROR_RESPONSES,
             )
     app.include_router(health.router)
+    install_studio(app)
 
     def openapi():
         if app.openapi_schema is None:

@@ -8,14 +8,12 @@ import pytest
 
 from app.embedded_redis import free_port
 from app.events.slots import leases_key
+from tests.event_fixtures import IDLE, RENDERED, create, events_worker  # noqa: F401 (a fixture)
 from tests.sse_client import read_events
-from tests.support import start_api, start_worker, wait_until
+from tests.support import start_api, wait_until
 from tests.tenants import bearer, new_key, private_api
 
 
-RENDERED = "tiny-wan-events"
-# Nobody serves this model: its videos stay queued and their streams stay open.
-IDLE = "tiny-wan-events-idle"
 STEPS = 24
 STREAM_LIMIT = 4
 
@@ -27,22 +25,6 @@ def second_api(env, tmp_path_factory):
     )
     yield url
     api.stop()
-
-
-@pytest.fixture(scope="module")
-def events_worker(env, redis, tmp_path_factory):
-    # Every few steps a preview, whatever they cost on this shared CPU.
-    worker = start_worker(
-        {**env, "T2V_PREVIEW_BUDGET_SHARE": "1"}, redis, tmp_path_factory.mktemp("events-worker"), [RENDERED]
-    )
-    yield worker
-    worker.stop()
-
-
-def create(base: str, model: str, **fields) -> dict:
-    response = httpx.post(f"{base}/v1/videos", json={"prompt": "a red ball rolling left", "model": model, **fields})
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def in_thread(target, *args, **kwargs) -> tuple[threading.Thread, dict]:
@@ -67,7 +49,8 @@ def joined(thread, out) -> list:
     return out["events"]
 
 
-def test_a_render_streams_in_order_to_two_replicas_and_a_reconnect_resumes(api_url, second_api, events_worker):
+@pytest.mark.usefixtures("events_worker")
+def test_a_render_streams_in_order_to_two_replicas_and_a_reconnect_resumes(api_url, second_api):
     video = create(api_url, RENDERED, size="64x64", num_inference_steps=STEPS)
     whole_a = in_thread(read_events, api_url, video["id"])
     whole_b = in_thread(read_events, second_api, video["id"])

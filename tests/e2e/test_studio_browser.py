@@ -1,0 +1,152 @@
+"""The web studio in a real browser: Debian's Chromium, headless, driven by Selenium, against the
+real API and a real render worker. Screenshots of each state go to the test's folder (and to
+$T2V_SCREENSHOT_DIR when set, which is how docs/studio.png was made)."""
+
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.event_fixtures import RENDERED, events_worker  # noqa: F401 (a fixture)
+from tests.support import wait_until
+
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    reason="no Chromium: apt-get install -y chromium chromium-driver (.ci/run does)",
+)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1280,1000",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_script_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def screenshot(driver, folder: Path, name: str, showing=None) -> None:
+    if showing is not None:
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", showing)
+    path = folder / f"studio-{name}.png"
+    driver.save_screenshot(str(path))
+    if os.environ.get("T2V_SCREENSHOT_DIR"):
+        shutil.copy(path, Path(os.environ["T2V_SCREENSHOT_DIR"]) / path.name)
+
+
+def js(driver, script: str, *args):
+    return driver.execute_script(script, *args)
+
+
+def wait_for_model(driver) -> None:
+    """Until the page has loaded the models (its form then offers the test's)."""
+    wait_until(
+        lambda: js(
+            driver,
+            "return [...document.querySelectorAll('#model option')].some(o => o.value === arguments[0])",
+            RENDERED,
+        ),
+        what="the model list",
+    )
+
+
+@pytest.mark.usefixtures("events_worker")
+def test_type_a_prompt_watch_it_render_play_it_and_delete_it(browser, api_url, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(f"{api_url}/")
+    wait_for_model(browser)
+    Select(browser.find_element(By.ID, "model")).select_by_value(RENDERED)
+    browser.find_element(By.ID, "prompt").send_keys("a red ball rolling left")
+    screenshot(browser, tmp_path, "1-form")
+    # Keyboard only: from the prompt to the Generate button and press it.
+    browser.find_element(By.ID, "create-button").send_keys(Keys.ENTER)
+
+    card = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#videos .video"), what="the new video's card")[0]
+    video_id = card.get_attribute("data-id")
+    # Watch the bar: it must pass through values between the ends, not jump from 0 to done.
+    seen = set()
+    preview_shown = False
+    deadline = time.monotonic() + 120
+    while card.get_attribute("data-status") != "completed" and time.monotonic() < deadline:
+        value = js(browser, "return arguments[0].querySelector('progress').value", card)
+        seen.add(value)
+        if not preview_shown and js(
+            browser, "const i = arguments[0].querySelector('.preview'); return !i.hidden && i.naturalWidth > 0", card
+        ):
+            preview_shown = True
+            screenshot(browser, tmp_path, "2-rendering", card)
+        time.sleep(0.05)
+    assert card.get_attribute("data-status") == "completed", card.text
+    moving = sorted(v for v in seen if 0 < v < 100)
+    assert len(moving) >= 2, f"the progress bar did not move: {sorted(seen)}"
+    assert preview_shown, "no preview appeared while rendering"
+
+    player = card.find_element(By.CSS_SELECTOR, "video.player")
+    wait_until(lambda: js(browser, "return arguments[0].readyState", player) >= 1, what="the video's metadata")
+    duration = js(browser, "return arguments[0].duration", player)
+    expected = httpx.get(f"{api_url}/v1/videos/{video_id}").json()
+    assert abs(duration - int(expected["seconds"])) < 0.5, duration
+    js(browser, "arguments[0].muted = true; return arguments[0].play()", player)
+    wait_until(lambda: js(browser, "return arguments[0].currentTime", player) > 0, what="the video to play")
+    assert js(browser, "return arguments[0].readyState", player) >= 2
+    screenshot(browser, tmp_path, "3-completed", card)
+    download = card.find_element(By.CSS_SELECTOR, "a.download")
+    assert download.get_attribute("href").endswith(f"/v1/videos/{video_id}/content?variant=video")
+
+    card.find_element(By.CSS_SELECTOR, "button.delete").click()
+    wait_until(lambda: not browser.find_elements(By.ID, f"video-{video_id}"), what="the card to go")
+    assert httpx.get(f"{api_url}/v1/videos/{video_id}").status_code == 404
+
+
+def test_a_refused_upload_shows_the_api_message(browser, api_url, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    not_an_image = tmp_path / "holiday.png"
+    not_an_image.write_bytes(b"this is not a picture")
+    refusal = httpx.post(
+        f"{api_url}/v1/videos",
+        data={"prompt": "a red ball", "model": RENDERED},
+        files={"input_reference": ("holiday.png", not_an_image.read_bytes(), "image/png")},
+    )
+    assert refusal.status_code == 400
+    browser.get(f"{api_url}/")
+    wait_for_model(browser)
+    Select(browser.find_element(By.ID, "model")).select_by_value(RENDERED)
+    assert browser.find_element(By.ID, "image-field").is_displayed()
+    browser.find_element(By.ID, "prompt").send_keys("a red ball")
+    browser.find_element(By.ID, "image").send_keys(str(not_an_image))
+    browser.find_element(By.ID, "create-button").click()
+    error = browser.find_element(By.ID, "create-error")
+    wait_until(lambda: error.text, what="the error message")
+    # The same message the API gives (object addresses in it differ from call to call).
+    assert re.sub("0x[0-9a-f]+", "0x", error.text) == re.sub("0x[0-9a-f]+", "0x", refusal.json()["error"]["message"])
+    assert browser.find_element(By.ID, "create-button").is_enabled()
+    screenshot(browser, tmp_path, "4-refused-upload")
