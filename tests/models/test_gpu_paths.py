@@ -9,7 +9,7 @@ from models.catalog import CatalogEntry, load_catalog
 from models.loader import load_model
 from models.recipe import component_dtypes
 from tests.conftest import TEST_CATALOG
-from workers.runtime import ResidentModels, sample
+from workers.runtime import RenderCancelled, ResidentModels, sample
 
 
 pytestmark = [
@@ -141,3 +141,34 @@ def test_offloaded_model_is_never_swapped_or_moved_whole(data_dir):
     offloaded, seconds = models.get("tiny-swap-offloaded")
     assert seconds == 0.0 and "tiny-swap-offloaded" not in models.resident
     assert offloaded.pipeline.transformer.device.type in ("cpu", "meta")
+
+
+def test_a_cancelled_offloaded_render_leaves_weights_off_the_gpu_and_the_cache_clean(data_dir):
+    entry = CatalogEntry(
+        name="gpu-offload-cancel",
+        family="wan",
+        path="builtin:tiny-wan",
+        offload="model",
+        cache={"kind": "first_block", "threshold": 0.2},
+    )
+    model = load_model(entry, data_dir)
+
+    def cancel(done: int, total: int) -> None:
+        raise RenderCancelled("cancelled")
+
+    params = {
+        "prompt": "a red ball moving left",
+        "negative_prompt": None,
+        "height": 32,
+        "width": 32,
+        "num_frames": 9,
+        "num_inference_steps": 2,
+        "guidance_scale": 2.0,
+        "seed": 0,
+        "fps": 8,
+    }
+    with pytest.raises(RenderCancelled):
+        sample(model, params, cancel)
+    # The interrupted call's cleanup put the transformer back on the CPU, as a finished call does.
+    assert model.pipeline.transformer.device.type == "cpu"
+    run(model, 48, 32, 9)
