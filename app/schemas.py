@@ -52,6 +52,8 @@ class CreateVideoRequest(BaseModel):
     num_inference_steps: int | None = Field(default=None, ge=1)
     guidance_scale: float | None = Field(default=None, ge=0, le=50)
     fps: int | None = Field(default=None, ge=1, le=120)
+    # Our extension: the last frame flows back into the first (workers/longvideo renders a bridge).
+    loop: bool | None = None
     # Rewrite the prompt into the model's caption style first; unset follows the server's default.
     expand_prompt: bool | None = None
     # Where to POST this video's events, and which (default: the terminal ones); see app/webhooks.

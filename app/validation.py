@@ -45,6 +45,7 @@ class ResolvedRequest:
     # Frames one render makes; a longer video is rendered as a chain of chunks of this length.
     chunk_frames: int = 0
     warning: str | None = None
+    loop: bool = False
 
     def __post_init__(self):
         if not self.output_width:
@@ -240,4 +241,5 @@ def resolve_request(req: CreateVideoRequest, catalog: Catalog, settings: Setting
         output_height=output_height,
         chunk_frames=chunk_frames,
         warning=warning,
+        loop=bool(req.loop),
     )

@@ -49,6 +49,7 @@ def new_record(owner: str, prompt: str, resolved: ResolvedRequest, seed: int | N
         "num_frames": resolved.num_frames,
         # A longer video is a chain of renders of this many frames (workers/longvideo).
         "chunk_frames": resolved.chunk_frames,
+        "loop": resolved.loop,
         # The seed is fixed at creation so the object tells how to reproduce the result.
         "seed": seed if seed is not None else secrets.randbelow(2**31),
         "num_inference_steps": resolved.num_inference_steps,

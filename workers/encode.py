@@ -69,9 +69,15 @@ class VideoEncoder:
             raise EncodeError(f"ffmpeg failed to start for {size[0]}x{size[1]}: {exc}") from exc
 
     def write(self, frames: np.ndarray) -> None:
-        """Append (F, H, W, 3) frames: uint8, or floats in [0, 1]."""
+        """Append (F, H, W, 3) frames: uint8, or floats in [0, 1]; frames of another size than the
+        encoder's input are scaled to it (lanczos)."""
         if frames.dtype != np.uint8:
             frames = to_uint8(frames)
+        width, height = self.size
+        if frames.shape[1:3] != (height, width):
+            frames = np.stack(
+                [np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.LANCZOS)) for f in frames]
+            )
         try:
             for frame in frames:
                 if self.written in self._wanted:

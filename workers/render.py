@@ -24,7 +24,13 @@ from workers import previews
 from workers.conditioning.stored import record_conditions
 from workers.context import WorkerContext, current
 from workers.encode import EncodeError, write_outputs
-from workers.longvideo.runner import delivered_size, finish_checkpoints, is_long_video, render_long_video
+from workers.longvideo.runner import (
+    delivered_size,
+    finish_checkpoints,
+    is_long_video,
+    keep_clip_latents,
+    render_long_video,
+)
 from workers.redis_retry import until_redis_answers
 from workers.runtime import RenderCancelled, sample
 
@@ -194,5 +200,7 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
     emit(ctx.redis, video_id, VIDEO_COMPLETED, ctx.settings)
     if is_long_video(record):
         finish_checkpoints(ctx, video_id)
+    else:
+        keep_clip_latents(ctx, model, video_id, result.latents, record["num_frames"])
     _record_metrics(ctx, record["model"], timings, result.step_seconds)
     return "completed"

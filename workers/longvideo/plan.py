@@ -6,6 +6,11 @@ Chunk i+1 starts with the last `overlap_latents` latent frames of chunk i pinned
 workers/conditioning). A causal VAE decodes the first latent frame into one pixel frame and each
 later one into `temporal_scale` frames, so the pinned latents cover `overlap_frames` pixel frames
 at the start of the chunk: those repeat the end of chunk i and are not delivered again.
+
+A plan may continue frames made elsewhere (`continues`: an extension, a transition's first
+video), so its first chunk starts from a tail too; and it may end on known frames (`closes`: a
+loop's own first frames, a transition's second video), so its last chunk is a bridge pinned at
+both ends whose last `closing_frames` frames are not delivered either.
 """
 
 from dataclasses import asdict, dataclass
@@ -29,6 +34,13 @@ class ChunkPlan:
     # Frames each chunk adds to the video, in order (the last chunk is cut to fit).
     new_frames: list[int]
     prompts: list[str]
+    continues: bool = False
+    closes: bool = False
+
+    @property
+    def closing_frames(self) -> int:
+        """Pixel frames the closing pin covers at the end of the last chunk (whole latent slots)."""
+        return self.overlap_latents * self.temporal_scale
 
     @property
     def chunks(self) -> int:
@@ -41,7 +53,7 @@ class ChunkPlan:
 
     def first_new_frame(self, chunk: int) -> int:
         """Index, within chunk `chunk`'s frames, of the first frame it delivers."""
-        return 0 if chunk == 0 else self.overlap_frames
+        return 0 if chunk == 0 and not self.continues else self.overlap_frames
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -77,17 +89,27 @@ def make_plan(
     prompt: str,
     revised_prompt: str | None = None,
     overlap_latents: int | None = None,
+    continues: bool = False,
+    closes: bool = False,
 ) -> ChunkPlan:
+    """Chunks that deliver `total_frames` new frames."""
     latent_frames = (chunk_frames - 1) // temporal_scale + 1
     if latent_frames < 2:
         raise ValueError(f"a chunk of {chunk_frames} frames has one latent frame: nothing to continue from")
     overlap = overlap_latents or overlap_latents_for(latent_frames)
-    overlap = min(overlap, latent_frames - 1)
+    # A bridge needs room for both pins and at least one new latent frame between them.
+    overlap = max(1, min(overlap, (latent_frames - 1) // 2 if closes else latent_frames - 1))
     overlap_frames = 1 + (overlap - 1) * temporal_scale
     step = chunk_frames - overlap_frames
-    new_frames = [min(chunk_frames, total_frames)]
-    while sum(new_frames) < total_frames:
-        new_frames.append(min(step, total_frames - sum(new_frames)))
+    bridge = step - overlap * temporal_scale if closes else 0
+    if closes and (bridge < 1 or (not continues and total_frames - bridge < 1)):
+        raise ValueError(f"{total_frames} frames are too few for a bridge of {bridge} frames")
+    before = total_frames - bridge
+    new_frames = [] if before == 0 else [min(step if continues else chunk_frames, before)]
+    while sum(new_frames) < before:
+        new_frames.append(min(step, before - sum(new_frames)))
+    if closes:
+        new_frames.append(bridge)
     return ChunkPlan(
         total_frames=total_frames,
         chunk_frames=chunk_frames,
@@ -96,4 +118,6 @@ def make_plan(
         overlap_frames=overlap_frames,
         new_frames=new_frames,
         prompts=chunk_prompts(prompt, revised_prompt, len(new_frames)),
+        continues=continues,
+        closes=closes,
     )

@@ -24,6 +24,7 @@ from workers.encode import VideoEncoder, to_uint8
 from workers.longvideo.checkpoint import Checkpoints
 from workers.longvideo.matching import match_statistics
 from workers.longvideo.plan import ChunkPlan, make_plan
+from workers.longvideo.sources import SourceVideo, resized
 from workers.runtime import sample
 
 
@@ -43,7 +44,9 @@ class LongVideoResult:
 
 
 def is_long_video(record: dict) -> bool:
-    return record["num_frames"] > record.get("chunk_frames", record["num_frames"]) or bool(record.get("long_video"))
+    return record["num_frames"] > record.get("chunk_frames", record["num_frames"]) or bool(
+        record.get("long_video") or record.get("extends") or record.get("transition_to") or record.get("loop")
+    )
 
 
 def delivered_size(record: dict) -> tuple[int, int]:
@@ -51,16 +54,23 @@ def delivered_size(record: dict) -> tuple[int, int]:
     return width, height
 
 
+def _source_frames(record: dict, key: str) -> int:
+    return int(record[key]["frames"]) if record.get(key) else 0
+
+
 def plan_for(record: dict, temporal_scale: int) -> ChunkPlan:
     stored = (record.get("long_video") or {}).get("plan")
     if stored:
         return ChunkPlan.from_json(stored)
+    made_elsewhere = _source_frames(record, "extends") + _source_frames(record, "transition_to")
     return make_plan(
-        record["num_frames"],
+        record["num_frames"] - made_elsewhere,
         record["chunk_frames"],
         temporal_scale,
         record["prompt"],
         record.get("revised_prompt"),
+        continues=bool(record.get("extends")),
+        closes=bool(record.get("loop") or record.get("transition_to")),
     )
 
 
@@ -91,28 +101,44 @@ def render_long_video(ctx, model, record: dict, params: dict, on_step: Callable,
     done = state["done"]
     ctx.store.update(video_id, _state_fields(state, plan, done))
     checkpoints = Checkpoints(ctx.storage, video_id)
+    render_size = (record["width"], record["height"])
+    before = SourceVideo(ctx.storage, video_id, record["extends"]) if record.get("extends") else None
+    after = SourceVideo(ctx.storage, video_id, record["transition_to"]) if record.get("transition_to") else None
     result = LongVideoResult(files={})
     encode = _Timer()
+    # Frames from finished videos arrive at their delivered size: then everything is encoded at
+    # that size and the new frames are scaled to it; otherwise ffmpeg scales while encoding.
+    encoder_size = delivered_size(record) if before or after else render_size
     with encode:
         encoder = VideoEncoder(
-            scratch / "video.mp4",
-            record["fps"],
-            (record["width"], record["height"]),
-            plan.total_frames,
-            delivered_size(record),
+            scratch / "video.mp4", record["fps"], encoder_size, record["num_frames"], delivered_size(record)
         )
     try:
-        tail, reference = None, None
+        start = _Start()
+        if before is not None:
+            for frames in before.stream():
+                with encode:
+                    encoder.write(frames)
+            start = _start_from_source(before, plan, space, params, render_size)
+            # Whether the first chunk continues the source's own latents or its re-encoded frames.
+            state = {**state, "continued_from": "latents" if start.latents is not None else "frames"}
+            ctx.store.update(video_id, _state_fields(state, plan, done))
+        head = None
         for chunk in range(done):
             frames = checkpoints.frames(chunk)
             with encode:
                 encoder.write(frames)
-            reference = frames[-plan.overlap_frames :]
+            if chunk == 0 and record.get("loop"):
+                head = frames[: plan.closing_frames]
+            start = _Start(reference=frames[-plan.overlap_frames :])
         if done:
-            tail = checkpoints.latents(done - 1)[:, :, -plan.overlap_latents :]
+            start.latents = checkpoints.latents(done - 1)[:, :, -plan.overlap_latents :]
             log.info("%s resumes at chunk %d of %d", video_id, done + 1, plan.chunks)
+        if after is not None:
+            head = resized(after.head(plan.closing_frames), *render_size)
         for chunk in range(done, plan.chunks):
-            latents, frames, timing = _render_chunk(model, plan, chunk, params, tail, reference, on_step)
+            closing = head if plan.closes and chunk == plan.chunks - 1 else None
+            latents, frames, timing = _render_chunk(model, plan, chunk, params, start, closing, on_step)
             result.denoise_seconds += timing.denoise_seconds
             result.decode_seconds += timing.decode_seconds
             result.step_seconds += timing.step_seconds
@@ -123,15 +149,44 @@ def render_long_video(ctx, model, record: dict, params: dict, on_step: Callable,
             ctx.store.update(video_id, _state_fields(state, plan, chunk + 1))
             with encode:
                 encoder.write(frames)
-            tail, reference = kept[:, :, -plan.overlap_latents :], frames[-plan.overlap_frames :]
+            if chunk == 0 and record.get("loop"):
+                head = frames[: plan.closing_frames]
+            start = _Start(latents=kept[:, :, -plan.overlap_latents :], reference=frames[-plan.overlap_frames :])
             del latents, kept
+        if after is not None:
+            for frames in after.stream():
+                with encode:
+                    encoder.write(frames)
         with encode:
             result.files = encoder.finish(scratch)
     except BaseException:
         _abandon(encoder)
         raise
+    finally:
+        for source in (before, after):
+            if source is not None:
+                source.close()
     result.encode_seconds = encode.seconds
     return result
+
+
+@dataclass
+class _Start:
+    """What a chunk continues from: tail latents, or tail frames to encode, and the frames its
+    colours are matched to."""
+
+    latents: torch.Tensor | None = None
+    frames: np.ndarray | None = None
+    reference: np.ndarray | None = None
+
+
+def _start_from_source(source: SourceVideo, plan: ChunkPlan, space, params: dict, render_size) -> _Start:
+    shape = space.canonical_shape(plan.chunk_frames, params["height"], params["width"])
+    tail_frames = resized(source.tail(plan.overlap_frames), *render_size)
+    latents = source.tail_latents(shape)
+    if latents is not None:
+        return _Start(latents=latents[:, :, -plan.overlap_latents :], reference=tail_frames)
+    return _Start(frames=tail_frames.astype(np.float32) / 255.0, reference=tail_frames)
 
 
 def _state_fields(state: dict, plan: ChunkPlan, current: int) -> dict:
@@ -147,8 +202,20 @@ def finish_checkpoints(ctx, video_id: str) -> None:
         Checkpoints(ctx.storage, video_id).keep_tail(plan.chunks - 1, plan.chunks)
 
 
-def _render_chunk(model, plan: ChunkPlan, chunk: int, params: dict, tail, reference, on_step):
-    """Sample one chunk; its delivered frames as uint8, colour-matched to the previous chunk."""
+def keep_clip_latents(ctx, model, video_id: str, latents, num_frames: int) -> None:
+    """A video made in one render keeps its final latents too, so an extension continues them.
+    Best effort: the video is already complete."""
+    if latents is None:
+        return
+    try:
+        scale = latent_space_of(model.pipeline).temporal
+        Checkpoints(ctx.storage, video_id).save_tail(latents[:, :, : (num_frames - 1) // scale + 1])
+    except Exception:
+        log.warning("could not keep the final latents of %s", video_id, exc_info=True)
+
+
+def _render_chunk(model, plan: ChunkPlan, chunk: int, params: dict, start: _Start, closing, on_step):
+    """Sample one chunk; its delivered frames as uint8, colour-matched to what it continues."""
     steps = params["num_inference_steps"]
 
     def chunk_step(step: int, total: int) -> None:
@@ -163,13 +230,19 @@ def _render_chunk(model, plan: ChunkPlan, chunk: int, params: dict, tail, refere
         "seed": (params["seed"] + chunk * SEED_STRIDE) % 2**63,
     }
     conditions = Conditions()
-    if tail is not None:
-        conditions.pins.append(Pin(at=0, frames=plan.overlap_latents, latents=True, data=tail))
+    if start.latents is not None:
+        conditions.pins.append(Pin(at=0, frames=plan.overlap_latents, latents=True, data=start.latents))
+    elif start.frames is not None:
+        conditions.pins.append(Pin(at=0, frames=plan.overlap_frames, data=start.frames))
+    if closing is not None:
+        # The bridge ends on known frames (a loop's first frames, the next video's): pinned last.
+        count = plan.closing_frames
+        conditions.pins.append(Pin(at=-count, frames=count, data=closing.astype(np.float32) / 255.0))
     sampled = sample(model, chunk_params, chunk_step, conditions=conditions)
     frames = np.asarray(sampled.frames[: plan.chunk_frames], dtype=np.float32)
     first = plan.first_new_frame(chunk)
-    if reference is not None and first > 0:
-        frames = match_statistics(frames, frames[:first], reference.astype(np.float32) / 255.0)
+    if start.reference is not None and first > 0:
+        frames = match_statistics(frames, frames[:first], start.reference.astype(np.float32) / 255.0)
     delivered = to_uint8(frames[first : first + plan.new_frames[chunk]])
     latents = torch.as_tensor(sampled.latents).float().cpu()
     return latents, delivered, sampled
