@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 # and pip never pulls a multi-GB CUDA build onto a laptop.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: install run lint format test bench clean
+.PHONY: install run lint format test bench docker-test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: lint
 
 bench: install
 	$(PY) bench/overhead.py
+
+# Build the images locally and run the CPU stack in containers (root or the docker group).
+docker-test: install
+	docker/smoke.sh
 
 clean:
 	rm -rf $(VENV) data
