@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from app.client_cli import add_commands as add_client_commands
 from app.settings import get_settings
 
 
@@ -269,6 +270,8 @@ def main(argv: list[str] | None = None) -> None:
     revoke.add_argument("key_id")
     keys_sub.add_parser("list", help="list keys (never their secrets)")
     keys.set_defaults(run=_keys)
+
+    add_client_commands(sub)
 
     args = parser.parse_args(argv)
     args.run(args)
