@@ -4,6 +4,7 @@ same settings reaching real (tiny) pipelines through the production loader."""
 
 from unittest import mock
 
+import numpy as np
 import pytest
 import torch
 
@@ -238,3 +239,26 @@ def test_compile_takes_the_repeated_blocks_where_diffusers_knows_them(data_dir, 
         assert compiled and {type(m).__name__ for m in compiled} <= set(transformer._repeated_blocks)
     else:
         assert compiled == [transformer]
+
+
+def test_wan_2_2_remix_runs_with_its_second_expert_guidance(data_dir):
+    # The video-to-video pipeline has one transformer and no guidance_scale_2 to take.
+    from workers.conditioning import Conditions, SourceVideo
+
+    model = load_model(
+        CatalogEntry(name="probe", family="wan", path="builtin:tiny-wan22", guidance_scale_2=1.5), data_dir
+    )
+    source = np.random.default_rng(0).random((9, 32, 32, 3), dtype=np.float32)
+    run = {
+        "prompt": "a red ball moving left",
+        "negative_prompt": None,
+        "height": 32,
+        "width": 32,
+        "num_frames": 9,
+        "num_inference_steps": 4,
+        "guidance_scale": 2.0,
+        "seed": 0,
+        "fps": 8,
+    }
+    conditions = Conditions(video=SourceVideo(data=source, strength=0.5))
+    assert sample(model, run, lambda done, total: None, conditions=conditions).frames.shape == (9, 32, 32, 3)

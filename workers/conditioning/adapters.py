@@ -8,6 +8,7 @@ loads one. Anything else (latent pins, a pin that is not frame 0 where the pipel
 it, pins together with a source video) goes the generic way.
 """
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -83,6 +84,9 @@ def _video_to_video(t2v_class: str, v2v_class_name: str):
 
         v2v = _quiet(getattr(diffusers, v2v_class_name).from_pipe(pipe))
         call = {k: v for k, v in kwargs.items() if k != "num_frames"}
+        # WanVideoToVideoPipeline has one transformer and no `guidance_scale_2` (a Wan 2.2 entry passes it).
+        if "guidance_scale_2" not in inspect.signature(type(v2v).__call__).parameters:
+            call.pop("guidance_scale_2", None)
         frames = to_length(media.video, count)
         call.update(video=_video(frames), strength=conditions.video.strength)
         return v2v, call
