@@ -143,9 +143,3 @@ async def events(
         # Also after a disconnect cancelled the read: shielded, or the cancellation would stop it.
         with anyio.CancelScope(shield=True):
             await slot.release()
-
-
-def valid_last_event_id(value: str | None) -> str | None:
-    if value is None or value == "":
-        return None
-    return value if STREAM_ID_RE.match(value) else ""

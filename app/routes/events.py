@@ -6,7 +6,7 @@ from fastapi import APIRouter, Header, Request
 from sse_starlette import EventSourceResponse
 
 from app.deps import OwnerDep, SettingsDep
-from app.errors import InvalidRequest, NotFound
+from app.errors import NotFound
 from app.events import sse
 from app.events.slots import StreamSlot
 from app.records import is_video_id
@@ -44,13 +44,17 @@ async def video_events(
     request: Request,
     settings: SettingsDep,
     owner: OwnerDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=48)] = None,
+    last_event_id: Annotated[
+        str,
+        Header(
+            alias="Last-Event-ID",
+            # Empty or a stream entry id (what the events' `id` fields hold).
+            pattern=rf"^({sse.STREAM_ID_RE.pattern.strip('^$')})?$",
+            description="The `id` of the last event received: the stream resumes after it",
+        ),
+    ] = "",
 ):
-    after = sse.valid_last_event_id(last_event_id)
-    if after == "":
-        raise InvalidRequest(
-            f"Last-Event-ID {last_event_id!r} is not an event id of this stream", param="Last-Event-ID"
-        )
+    after = last_event_id or None
     redis = _events_client(request)
     # Everything that can refuse happens before the stream opens, as an ordinary JSON error.
     record = await sse.read_record(redis, video_id) if is_video_id(video_id) else None

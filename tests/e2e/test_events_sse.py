@@ -118,7 +118,7 @@ def test_refusals_come_before_the_stream_opens(api_url, second_api):
     video = create(api_url, IDLE)
     url = f"{second_api}/videos/{video['id']}/events"
     response = httpx.get(url, headers={"Last-Event-ID": "not-an-id"})
-    assert response.status_code == 400 and response.json()["error"]["param"] == "Last-Event-ID"
+    assert response.status_code == 400 and response.json()["error"]["param"].endswith("Last-Event-ID")
 
     streams = [httpx.stream("GET", url, timeout=10) for _ in range(STREAM_LIMIT)]
     try:
