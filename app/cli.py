@@ -3,8 +3,6 @@
 import argparse
 import logging
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -68,6 +66,11 @@ def _check_exposure(host: str, settings) -> None:
 
 
 def _worker(args) -> None:
+    if not args.verbose:
+        # diffusers and transformers warn on every render about what the family rules already
+        # settle (e.g. "`num_frames - 1` has to be divisible by 1"); `-v` shows them.
+        os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from workers.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -77,105 +80,39 @@ def _worker(args) -> None:
     if not models and not queues:
         models = [settings.default_model]
     run_worker(settings, models, queues, burst=args.burst)
-
-
-def _wait_http(url: str, timeout_s: float) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout_s}s")
-
-
-class Stack:
-    """Embedded Redis (unless T2V_REDIS_URL is set), one worker for the default model, an expand
-    worker when an LLM is configured, the API."""
-
-    def __init__(self, host: str, port: int, data_dir: Path):
-        self.host, self.port, self.data_dir = host, port, data_dir.resolve()
-        self.redis = None
-        self.children: list[subprocess.Popen] = []
-
-    def start(self) -> str:
-        from app.embedded_redis import EmbeddedRedis
-        from app.expansion.plan import llm_configured
-
-        env = dict(os.environ, T2V_DATA_DIR=str(self.data_dir))
-        if not env.get("T2V_REDIS_URL"):
-            self.redis = EmbeddedRedis(self.data_dir / "redis").start()
-            env["T2V_REDIS_URL"] = self.redis.url
-            print(f"redis: embedded valkey on {self.redis.url} (AOF in {self.redis.data_dir})", flush=True)
-        self._refuse_open_network(env["T2V_REDIS_URL"])
-        t2v = [sys.executable, "-m", "app.cli"]
-        self.children.append(subprocess.Popen([*t2v, "worker"], env=env))
-        if llm_configured(get_settings()):
-            # Prompt expansion waits on the LLM in its own CPU worker, never in the render worker.
-            self.children.append(subprocess.Popen([*t2v, "worker", "--queues", "expand"], env=env))
-        if get_settings().webhook_secret:
-            # Webhook deliveries (and their scheduled retries) run in their own CPU worker.
-            self.children.append(subprocess.Popen([*t2v, "worker", "--queues", "notify"], env=env))
-        self.children.append(subprocess.Popen([*t2v, "api", "--host", self.host, "--port", str(self.port)], env=env))
-        base = f"http://{self.host}:{self.port}"
-        _wait_http(f"{base}/healthz", 60)
-        print(f"api: {base}/v1 (docs at {base}/docs)", flush=True)
-        return base
-
-    def _refuse_open_network(self, redis_url: str) -> None:
-        # Before anything else starts; the API process itself prints the open-server warning.
-        from redis import Redis
-
-        from app.auth import OpenNetworkRefused, check_exposure
-
-        try:
-            check_exposure(self.host, Redis.from_url(redis_url), get_settings().allow_open_network)
-        except OpenNetworkRefused as exc:
-            sys.exit(f"t2v: {exc}")
-
-    def wait_for_worker(self, base: str, timeout_s: float = 300) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            ready = httpx.get(f"{base}/readyz", timeout=2).json()
-            if any(m["live"] for m in ready.get("models", {}).values()):
-                return
-            if any(c.poll() is not None for c in self.children):
-                raise RuntimeError("a child process exited during start-up")
-            time.sleep(0.5)
-        raise TimeoutError("no worker became ready")
-
-    def stop(self) -> None:
-        for child in self.children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        for child in self.children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if self.redis:
-            self.redis.stop()
+    # Stopped cleanly: jobs handed back, the worker retired, the log written. The interpreter's
+    # own teardown of torch takes seconds more on a busy CPU (3-5 s measured on 2 cores), which
+    # is most of what a Ctrl-C on `t2v up` would wait for, with nothing left to save.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _up(args) -> None:
+    from app.stack import Stack, stop_on_termination
+
     settings = get_settings()
-    stack = Stack(args.host or settings.api_host, args.port or settings.api_port, args.data_dir or settings.data_dir)
+    stop_on_termination()
+    host, port = args.host or settings.api_host, args.port or settings.api_port
+    stack = Stack(host, port, args.data_dir or settings.data_dir, args.verbose, say=_say)
+    child_died = False
     try:
-        base = stack.start()
-        stack.wait_for_worker(base)
-        print("ready: Ctrl-C stops everything", flush=True)
-        while all(c.poll() is None for c in stack.children):
-            time.sleep(0.5)
+        stack.start()
+        stack.wait_for_worker()
+        _say(f"ready in {time.monotonic() - stack.started:.1f} s; Ctrl-C stops everything")
+        stack.watch()
+        child_died = True
     except KeyboardInterrupt:
         pass
     finally:
         stack.stop()
+    if child_died:
+        sys.exit(1)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 def _new_webhook_secret(args) -> None:
@@ -186,18 +123,9 @@ def _new_webhook_secret(args) -> None:
 
 def _demo(args) -> None:
     """Start the stack, generate one video with the openai SDK, print where it is, stop."""
-    from app.demo import generate_sample
+    from app.demo import run_demo
 
-    settings = get_settings()
-    from app.embedded_redis import free_port
-
-    stack = Stack("127.0.0.1", free_port(), args.data_dir or settings.data_dir)
-    try:
-        base = stack.start()
-        stack.wait_for_worker(base)
-        generate_sample(base, args.prompt, Path(args.out))
-    finally:
-        stack.stop()
+    run_demo(args.prompt, Path(args.out), args.data_dir or get_settings().data_dir, args.verbose)
 
 
 def _keys(args) -> None:
@@ -219,8 +147,9 @@ def _keys(args) -> None:
             sys.exit(f"t2v keys revoke: no active key {args.key_id!r}")
         print(f"revoked key {args.key_id}")
     else:
+        keys = list_keys(redis)
         print(f"{'ID':<16}  {'TENANT':<20}  {'CREATED (UTC)':<19}  {'REVOKED (UTC)':<19}  NAME")
-        for key in list_keys(redis):
+        for key in keys:
             created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(key["created_at"]))
             revoked = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(key["revoked_at"])) if key["revoked_at"] else "-"
             print(f"{key['id']:<16}  {key['tenant']:<20}  {created:<19}  {revoked:<19}  {key['name']}")
@@ -234,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     up.add_argument("--host")
     up.add_argument("--port", type=int)
     up.add_argument("--data-dir", type=Path)
+    up.add_argument("-v", "--verbose", action="store_true", help="show every process's log here")
     up.set_defaults(run=_up)
 
     api = sub.add_parser("api", help="run the API server")
@@ -248,12 +178,14 @@ def main(argv: list[str] | None = None) -> None:
     worker.add_argument("--models", help="comma-separated catalog names to load and render")
     worker.add_argument("--queues", help="extra CPU queues to serve, e.g. expand,notify")
     worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("-v", "--verbose", action="store_true", help="keep diffusers' warnings")
     worker.set_defaults(run=_worker)
 
     demo = sub.add_parser("demo", help="start everything, generate one sample video, stop")
     demo.add_argument("--prompt", default="a red circle moving right")
     demo.add_argument("--out", default="data/samples")
     demo.add_argument("--data-dir", type=Path)
+    demo.add_argument("-v", "--verbose", action="store_true", help="show every process's log here")
     demo.set_defaults(run=_demo)
 
     webhooks = sub.add_parser("webhooks", help="webhook helpers")
@@ -274,7 +206,25 @@ def main(argv: list[str] | None = None) -> None:
     add_client_commands(sub)
 
     args = parser.parse_args(argv)
-    args.run(args)
+    _run(args)
+
+
+def _run(args) -> None:
+    """The command, with the failures a user can fix said in one line (no traceback)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from app.redis_address import unreachable_message
+    from app.stack import StackFailed
+
+    try:
+        args.run(args)
+    except (RedisConnectionError, RedisTimeoutError):
+        sys.exit(f"t2v {args.command}: {unreachable_message(get_settings())}")
+    except StackFailed as exc:
+        sys.exit(f"t2v {args.command}: {exc}")
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
+from app.child_process import die_with_parent
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -26,9 +28,12 @@ def valkey_binary() -> Path:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, port: int | None = None):
+    def __init__(self, data_dir: Path, port: int | None = None, own_session: bool = False):
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
+        # In a session of its own (`t2v up`): a terminal's Ctrl-C leaves it to the parent to stop
+        # it last, after everything that writes to it; it still stops when the parent dies.
+        self.own_session = own_session
         self.process: subprocess.Popen | None = None
 
     @property
@@ -63,6 +68,8 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=self.own_session,
+            preexec_fn=die_with_parent if self.own_session else None,
         )
         client = Redis.from_url(self.url, socket_connect_timeout=0.5)
         deadline = time.monotonic() + timeout_s
@@ -86,6 +93,7 @@ class EmbeddedRedis:
             self.process.wait()
 
     def stop(self) -> None:
+        """SIGTERM: the server syncs its append-only file to disk and exits."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -12,10 +12,10 @@ from urllib.parse import unquote, urlsplit
 from redis import Redis
 from redis.sentinel import Sentinel
 
+from app.redis_address import DEFAULT_URL, redis_url
 from app.settings import Settings
 
 
-DEFAULT_URL = "redis://127.0.0.1:6379/0"
 # Every command may wait this long; the sentinels get the same short leash.
 TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 
@@ -23,7 +23,7 @@ TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 def connect(settings: Settings) -> Redis:
     if settings.redis_sentinels:
         return _primary_via_sentinels(settings)
-    return Redis.from_url(settings.redis_url or DEFAULT_URL, health_check_interval=15, **TIMEOUTS)
+    return Redis.from_url(redis_url(settings), health_check_interval=15, **TIMEOUTS)
 
 
 def sentinel_addresses(text: str) -> list[tuple[str, int]]:

@@ -4,7 +4,8 @@ RQ imports job functions by name and calls them with JSON arguments only, so the
 state they need lives here, set once when the worker starts.
 """
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from redis import Redis
 
@@ -26,6 +27,10 @@ class WorkerContext:
     models: object | None = None
     # The video this worker is rendering right now (announced with its liveness).
     current_video: str | None = None
+    # The videos rendered together with it in one batch, itself included (workers/batching.py).
+    batch: list[str] = field(default_factory=list)
+    # Set when the worker is asked to stop: a render hands its video back (workers/handback.py).
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 _current: WorkerContext | None = None

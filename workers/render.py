@@ -24,6 +24,7 @@ from workers import previews
 from workers.conditioning.stored import record_conditions
 from workers.context import WorkerContext, current
 from workers.encode import EncodeError, write_outputs
+from workers.handback import WorkerStopping, hand_back
 from workers.longvideo.runner import (
     delivered_size,
     finish_checkpoints,
@@ -109,6 +110,8 @@ def _claimed(ctx: WorkerContext, video_id: str, claimed_at: float) -> str:
         return _render(ctx, record, attempt, claimed_at)
     except RenderCancelled:
         return "cancelled"
+    except WorkerStopping:
+        return hand_back(ctx, record)
     except ModelLoadError as exc:
         _fail(ctx, video_id, "model_load_failed", str(exc))
     except EncodeError as exc:
@@ -139,6 +142,8 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
     previews.begin(ctx.storage, video_id, attempt, model, ctx.settings.preview_budget_share)
 
     def on_step(done: int, total: int) -> None:
+        if ctx.stopping.is_set():
+            raise WorkerStopping(video_id)  # the worker is stopping: it hands the video back
         # One round trip per step reports progress (and its events) and learns of a cancel: it
         # lands at the next step, not after the video.
         percent = done * DENOISE_PROGRESS_SHARE // total

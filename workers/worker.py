@@ -21,15 +21,17 @@ from rq.serializers import JSONSerializer
 from app.liveness import announce, retire
 from app.queueing import queue, render_queue_name
 from app.records import RecordStore
-from app.redis_conn import connect
+from app.redis_conn import TIMEOUTS, connect
 from app.settings import Settings
 from app.storage import get_storage
 from models.catalog import load_catalog
-from workers.context import WorkerContext, set_context
+from workers.context import WorkerContext, current, set_context
 from workers.sweep import sweep
 
 
 log = logging.getLogger(__name__)
+# Seconds one blocking pop on the queues waits for a job before the loop goes round again.
+DEQUEUE_TIMEOUT_S = max(1, TIMEOUTS["socket_timeout"] - 2)
 
 
 class ResidentWorker(SimpleWorker):
@@ -54,6 +56,24 @@ class ResidentWorker(SimpleWorker):
             # sweep reconciles it; the worker itself must live on to take the next job.
             log.warning("lost Redis while booking job %s; the sweep will reconcile it", job.id, exc_info=True)
 
+    def handle_warm_shutdown_request(self):
+        # SIGINT/SIGTERM: RQ would wait for the running job to end; a render instead stops at its
+        # next denoising step and hands its video back to the queue (workers/handback.py).
+        current().stopping.set()
+        super().handle_warm_shutdown_request()
+
+    # RQ blocks on the queues for its worker TTL less 15 s (minutes) and raises the shared client's
+    # socket timeout to match. Our client's timeouts are short (app/redis_conn.py), so an idle
+    # worker's pop timed out every few seconds, logged an error and backed off, with a new job
+    # waiting out the back-off. A pop shorter than the socket timeout keeps both as they should be.
+    @property
+    def dequeue_timeout(self) -> int:
+        return DEQUEUE_TIMEOUT_S
+
+    @property
+    def connection_timeout(self) -> int:
+        return TIMEOUTS["socket_timeout"]
+
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # Short TTLs (renewed by the heartbeat thread) so RQ notices a dead worker in about a minute,
         # instead of SimpleWorker's job-timeout-long ones.
@@ -76,7 +96,11 @@ class Heartbeat(threading.Thread):
             now = time.monotonic()
             try:
                 # The sweep compares `current_video` with in-progress records to find orphans.
-                description = {**self.description, "current_video": self.context.current_video}
+                description = {
+                    **self.description,
+                    "current_video": self.context.current_video,
+                    "batch": list(self.context.batch),
+                }
                 announce(self.context.redis, self.context.name, description, settings.worker_ttl_s)
                 active = self.worker.active if self.worker else None
                 if active and now >= next_rq_beat:
@@ -155,6 +179,7 @@ def run_worker(settings: Settings, models: list[str], queues: list[str], burst: 
         heartbeat.stopping.set()
         heartbeat.join(timeout=5)
         retire_quietly(redis, context.name)
+        log.info("worker %s stopped", context.name)
 
 
 def retire_quietly(redis, name: str) -> None:

@@ -23,7 +23,7 @@ from app.idempotency import run_once
 from app.inputs.prepare import prepare_inputs
 from app.liveness import recent_live_models
 from app.queue_position import add_queue_positions
-from app.records import VIDEO_ID_RE, RecordStore, is_video_id
+from app.records import RecordStore, is_video_id
 from app.schemas import CreateVideoRequest, video_object
 from app.settings import Settings
 from app.status import VideoStatus
@@ -141,8 +141,10 @@ def list_videos(
     redis: RedisDep,
     store: StoreDep,
     owner: OwnerDep,
-    after: Annotated[str | None, Query(pattern=VIDEO_ID_RE.pattern, description="a video id")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    # Any string, as OpenAI's spec has it: one that is not a video of this owner gives an empty page.
+    after: Annotated[str | None, Query(description="the last video id of the previous page")] = None,
+    # 0 is allowed (the spec's range is 0-100): an empty page whose `has_more` says whether any exist.
+    limit: Annotated[int, Query(ge=0, le=100)] = 20,
     order: Literal["asc", "desc"] = "desc",
 ):
     limit = min(limit, settings.max_list_limit)
