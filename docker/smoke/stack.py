@@ -24,6 +24,7 @@ import time
 import warnings
 from pathlib import Path
 
+import httpx
 import yaml
 from openai import OpenAI
 
@@ -205,8 +206,6 @@ def render_and_download(client: OpenAI, prompt: str, timeout_s: float = 180) -> 
 
 def kill_mid_render(stack: Stack, base_url: str) -> str:
     """`docker kill` the worker rendering the slow video; the other must finish it. Returns the other."""
-    import httpx
-
     key = start_slow_render(stack, base_url)
     video_id = key.removeprefix("t2v:video:")
     holder = stack.hget(key, "worker")
@@ -234,8 +233,6 @@ def kill_mid_render(stack: Stack, base_url: str) -> str:
 
 def start_slow_render(stack: Stack, base_url: str) -> str:
     """Create the slow video; return its record key once a worker is mid-way through it."""
-    import httpx
-
     response = httpx.post(
         f"{base_url}/v1/videos", json={"model": MODEL, "prompt": "a red square drifts", **SLOW_RENDER}, timeout=30
     )
@@ -312,7 +309,8 @@ def main() -> int:
         print(f"\nFAILED: {exc}", flush=True)
         for container in stack.containers:
             print(f"--- logs of {container} (last 30 lines)")
-            print(docker("logs", "--tail", "30", container, check=False))
+            logs = subprocess.run([DOCKER, "logs", "--tail", "30", container], capture_output=True, text=True)
+            print(logs.stdout + logs.stderr)
         return 1
     finally:
         figures["stack run"] = f"{time.monotonic() - started:.0f} s"
