@@ -61,9 +61,10 @@ def async_redis(settings: Settings) -> AsyncRedis:
             password=unquote(url.password) if url.password else None,
             **timeouts,
         )
-    from app.redis_conn import DEFAULT_URL
+    from app.redis_address import redis_url
 
-    return AsyncRedis.from_url(settings.redis_url or DEFAULT_URL, **timeouts)
+    # The same server as every other connection: T2V_REDIS_URL, else the one `t2v up` recorded.
+    return AsyncRedis.from_url(redis_url(settings), **timeouts)
 
 
 async def read_record(redis: AsyncRedis, video_id: str) -> dict | None:

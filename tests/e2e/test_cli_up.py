@@ -127,6 +127,9 @@ def test_up_serves_a_video_and_stops_cleanly_on_ctrl_c(up):
 def test_a_key_made_in_another_terminal_protects_the_running_stack_at_once(up):
     stack = up()
     assert httpx.get(f"{stack.base}/v1/videos").status_code == 200  # no key exists: open
+    # A second stack on the same data directory would share the append-only file: refused.
+    second = stack.t2v("up", "--port", str(free_port()))
+    assert second.returncode == 1 and "already runs" in second.stderr and "Traceback" not in second.stderr
 
     made = stack.t2v("keys", "create", "--name", "alice")
     assert made.returncode == 0, made.stderr
