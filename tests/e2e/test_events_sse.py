@@ -157,3 +157,16 @@ def test_keys_apply_to_streams_and_browsers_may_send_them_as_query_or_cookie(tmp
         assert read_events(api.base, video["id"], cookies={"t2v_api_key": key}, stop=first)[0].type == "queued"
         # Only the routes a browser can't send headers to take the key another way.
         assert api.get("/v1/videos", params={"api_key": key}).status_code == 401
+
+
+def test_a_cancel_ends_the_stream_with_the_cancelled_video(api_url, redis):
+    video = create(api_url, IDLE)
+    reader = in_thread(read_events, api_url, video["id"])
+    wait_until(lambda: xread_clients(redis), timeout_s=10, what="the stream to wait for events")
+    assert httpx.post(f"{api_url}/v1/videos/{video['id']}/cancel").status_code == 200
+    events = joined(*reader)
+    assert [e.type for e in events] == ["queued", "cancelled"]
+    assert events[0].data["queue_position"] >= 1
+    assert events[-1].data["video"]["status"] == "cancelled"
+    assert events[-1].data["video"]["error"]["code"] == "cancelled"
+    httpx.delete(f"{api_url}/v1/videos/{video['id']}")
