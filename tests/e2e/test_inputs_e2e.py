@@ -148,7 +148,7 @@ def refused(call, status: int) -> dict:
     return body["error"]
 
 
-def test_image_to_video_from_a_file_makes_the_image_the_first_frame(sdk, tiny_wan):
+def test_image_to_video_from_a_file_makes_the_image_the_first_frame(sdk, tiny_wan, data_dir):
     image = shape_frame(64, 48)
     video = sdk.videos.create(
         model=MODEL, prompt="a red ball", size="32x32", seconds="1", input_reference=("shape.png", png_bytes(image))
@@ -160,6 +160,11 @@ def test_image_to_video_from_a_file_makes_the_image_the_first_frame(sdk, tiny_wa
     fitted = np.asarray(Image.fromarray(image).resize((43, 32), Image.Resampling.LANCZOS))[:, 5:37]
     # The tiny VAE has random weights: the faithful target is its own decode of the image.
     assert psnr(first, vae_round_trip(tiny_wan, fitted)) >= 25.0
+    # The input is stored with the video, and deleted with it.
+    stored = data_dir / "videos" / body["id"] / "0" / "input-image.png"
+    assert Image.open(stored).size == (64, 48)
+    sdk.videos.delete(body["id"])
+    assert not stored.exists()
 
 
 def test_image_urls_https_and_data_are_fetched_and_checked(sdk, image_host):
