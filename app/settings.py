@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     rq_worker_ttl_s: int = 420
     rq_job_monitoring_interval_s: int = 10
     rq_heartbeat_grace_s: int = 60
+    # Queued videos of one model sharing size, frames, steps and guidance that a worker renders in
+    # one pipeline call (a catalog entry's `max_batch` overrides it; 1: one at a time), and how
+    # long it waits for more to arrive before starting (0: it takes what is queued now).
+    max_batch: int = Field(default=1, ge=1)
+    batch_gather_s: float = Field(default=0.0, ge=0, le=10)
     # How long a worker that finished a render waits for a restarting Redis to record it.
     redis_outage_budget_s: float = 120.0
     # MiB of model weights a render worker keeps ready at once; models beyond it take turns

@@ -99,6 +99,8 @@ class CatalogEntry(BaseModel):
     cache: CacheOptions | None = None
     # A step-distilled entry also sets its own `limits.default_steps` and `default_guidance`.
     lora: LoraOptions | None = None
+    # Videos rendered together in one pipeline call (workers/batching.py); unset: T2V_MAX_BATCH.
+    max_batch: int | None = Field(default=None, ge=1)
     limits: Limits = Field(default_factory=Limits)
     # Replaces the family's capabilities: fewer for a checkpoint that cannot, `reference` for one
     # with reference conditioning. `text` is implied.

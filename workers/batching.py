@@ -111,3 +111,231 @@ def sample_batch(
         )
         for index in range(len(batch))
     ]
+
+
+# ------------------------------------------------------------------ taking a batch from the queue
+
+# How far down the render queue a worker looks for videos to join the one it took.
+SCAN_FACTOR = 4
+
+
+def max_batch(ctx, model_name: str) -> int:
+    """The catalog entry's `max_batch`, else T2V_MAX_BATCH."""
+    entry = ctx.catalog[model_name]
+    return entry.max_batch or ctx.settings.max_batch
+
+
+def is_plain(ctx, record: dict) -> bool:
+    """A text-to-video render of one clip: nothing pinned, nothing chunked."""
+    from workers.conditioning.stored import record_conditions
+    from workers.longvideo.runner import is_long_video
+
+    return not is_long_video(record) and not record_conditions(ctx.storage, record)
+
+
+def params_of(record: dict) -> dict:
+    return {
+        "prompt": record["revised_prompt"] or record["prompt"],
+        "negative_prompt": record["negative_prompt"],
+        "height": record["height"],
+        "width": record["width"],
+        "num_frames": record["num_frames"],
+        "num_inference_steps": record["num_inference_steps"],
+        "guidance_scale": record["guidance_scale"],
+        "seed": record["seed"],
+        "fps": record["fps"],
+    }
+
+
+def render_with_batch(ctx, video_id: str, claimed_at: float) -> str | None:
+    """Render the claimed `video_id` together with queued videos that can share its call.
+
+    Returns the first video's outcome, or None when there is nothing to batch (the caller then
+    renders it alone). Every other video is claimed here like a job would claim it (queued ->
+    in_progress, this worker); its RQ job stays queued and is skipped when dequeued.
+    """
+    record = ctx.store.get(video_id)
+    if record is None or max_batch(ctx, record["model"]) <= 1 or not is_plain(ctx, record):
+        return None
+    limit = max_batch(ctx, record["model"])
+    try:
+        model, load_seconds = ctx.models.get(record["model"])
+    except Exception:  # a model that cannot load fails on the single path, with its reason
+        return None
+    if ctx.settings.batch_gather_s > 0:
+        time.sleep(ctx.settings.batch_gather_s)  # let a burst of creates arrive
+    others = _claim_others(ctx, model, record, limit - 1)
+    if not others:
+        return None
+    records = [record, *others]
+    ctx.batch = [r["id"] for r in records]
+    try:
+        return _render_batch(ctx, model, load_seconds, records, claimed_at)
+    finally:
+        ctx.batch = []
+
+
+def _video_of(job_id: bytes) -> str | None:
+    # Render job ids are `render-<video id>-<attempt>` (app/queueing.py).
+    name = job_id.decode()
+    return name[len("render-") :].rsplit("-", 1)[0] if name.startswith("render-") else None
+
+
+def _claim_others(ctx, model: LoadedModel, first: dict, wanted: int) -> list[dict]:
+    from rq import Queue
+
+    from app.queueing import current_job, render_queue_name
+    from app.status import VideoStatus
+    from app.webhooks.events import VIDEO_IN_PROGRESS, emit
+
+    key = batch_key(model, params_of(first))
+    queue_key = Queue.redis_queue_namespace_prefix + render_queue_name(first["model"])
+    job_ids = ctx.redis.lrange(queue_key, 0, SCAN_FACTOR * wanted)
+    ids = [v for v in (_video_of(j) for j in job_ids) if v and v != first["id"]]
+    claimed = []
+    for record, job_id in zip(ctx.store.get_many(ids), job_ids, strict=False):
+        if len(claimed) == wanted:
+            break
+        if record.get("status") != VideoStatus.QUEUED.value or record["model"] != first["model"]:
+            continue
+        if current_job(record)[0] != job_id.decode() or not is_plain(ctx, record):
+            continue
+        if batch_key(model, params_of(record)) != key:
+            continue
+        ctx.batch = [first["id"], *(r["id"] for r in claimed), record["id"]]  # announced before the claim
+        started = time.time()
+        if ctx.store.transition(
+            record["id"],
+            {"status": VideoStatus.IN_PROGRESS.value, "worker": ctx.name, "started_at": started, "progress": 0},
+            allowed_from=[VideoStatus.QUEUED],
+            count_attempt=True,
+        ):
+            claimed.append({**ctx.store.get(record["id"]), "claimed_at": started})
+            emit(ctx.redis, record["id"], VIDEO_IN_PROGRESS, ctx.settings)
+    return claimed
+
+
+def _render_batch(ctx, model: LoadedModel, load_seconds: float, records: list[dict], claimed_at: float) -> str:
+    from redis.exceptions import RedisError
+
+    from app.events.progress import StepClock
+    from app.webhooks.events import VIDEO_IN_PROGRESS, emit
+    from workers import render
+    from workers.runtime import RenderCancelled
+
+    first = records[0]
+    emit(ctx.redis, first["id"], VIDEO_IN_PROGRESS, ctx.settings)
+    cancelled: set[str] = set()
+    clocks = {r["id"]: StepClock(r["num_inference_steps"]) for r in records}
+
+    def on_step(done: int, total: int) -> None:
+        # Each video's progress and events, and whether it was cancelled: a cancelled video's
+        # result is discarded, the others go on; when none is left the call stops.
+        percent = done * render.DENOISE_PROGRESS_SHARE // total
+        for record in records:
+            video_id = record["id"]
+            if video_id in cancelled:
+                continue
+            try:
+                running = ctx.store.set_progress(video_id, percent, [clocks[video_id].step(done, total, percent)])
+            except RedisError:
+                continue
+            if not running:
+                cancelled.add(video_id)
+        if len(cancelled) == len(records):
+            raise RenderCancelled(first["id"])
+
+    try:
+        results = sample_batch(model, [params_of(r) for r in records], on_step)
+    except RenderCancelled:
+        return "cancelled"
+    except Exception as exc:
+        if not render._is_out_of_memory(exc):
+            log.exception("batched render of %s failed", ", ".join(r["id"] for r in records))
+            for record in records:
+                render._fail(ctx, record["id"], "render_failed", f"{type(exc).__name__}: {exc}")
+            return "failed"
+        # Too big together: the others go back to the queue (their jobs are still there) and
+        # this one is rendered alone; each then fails with out_of_memory only on its own.
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        # (The first video's in_progress event is then sent a second time.)
+        for record in records[1:]:
+            _release(ctx, record)
+        return render._claimed(ctx, first["id"], claimed_at)
+    outcomes = {}
+    for record, result in zip(records, results, strict=True):
+        if record["id"] in cancelled:
+            continue  # cancelled at once when asked; its frames are dropped here
+        outcomes[record["id"]] = _finish(ctx, model, record, result, record.get("claimed_at", claimed_at), load_seconds)
+    return outcomes.get(first["id"], "cancelled")
+
+
+def _release(ctx, record: dict) -> None:
+    """Give a claimed, unrendered video back to its queued job; the claim's attempt is not counted."""
+    from app.status import VideoStatus
+
+    ctx.store.transition(
+        record["id"],
+        {"status": VideoStatus.QUEUED.value, "worker": None, "progress": 0, "attempts": record["attempts"] - 1},
+        allowed_from=[VideoStatus.IN_PROGRESS],
+        worker=ctx.name,
+    )
+
+
+def _finish(ctx, model: LoadedModel, record: dict, result: SampleResult, claimed_at: float, load_s: float) -> str:
+    """Encode, store and complete one video of a batch; an encode failure fails only this one."""
+    import statistics
+    import tempfile
+    from pathlib import Path
+
+    from app.status import VideoStatus
+    from app.webhooks.events import VIDEO_COMPLETED, emit
+    from workers import render
+    from workers.encode import EncodeError, write_outputs
+    from workers.longvideo.runner import delivered_size, keep_clip_latents
+    from workers.redis_retry import until_redis_answers
+
+    video_id, attempt = record["id"], record["attempts"]
+    timings = {
+        "queued": max(0.0, claimed_at - record["enqueued_at"]),
+        "expand": record["timings"].get("expand", 0.0),
+        "load": load_s,
+    }
+    try:
+        with tempfile.TemporaryDirectory(prefix="t2v-render-") as scratch:
+            started = time.perf_counter()
+            files = write_outputs(result.frames, record["fps"], Path(scratch), delivered_size(record))
+            timings["encode"] = time.perf_counter() - started
+            ctx.storage.put(video_id, attempt, files)
+    except EncodeError as exc:
+        render._fail(ctx, video_id, "encode_failed", str(exc))
+        ctx.storage.delete(video_id, attempt)
+        return "failed"
+    timings["denoise"], timings["decode"] = result.denoise_seconds, result.decode_seconds
+    timings = {k: round(v, 4) for k, v in timings.items()}
+    timings["step_median"] = round(statistics.median(result.step_seconds), 4) if result.step_seconds else None
+    timings["batch"] = len(ctx.batch)
+    finished = until_redis_answers(
+        lambda: ctx.store.transition(
+            video_id,
+            {
+                "status": VideoStatus.COMPLETED.value,
+                "progress": 100,
+                "completed_at": int(time.time()),
+                "timings": timings,
+                "artifact_attempt": attempt,
+            },
+            allowed_from=[VideoStatus.IN_PROGRESS],
+            worker=ctx.name,
+        ),
+        ctx.settings.redis_outage_budget_s,
+        f"completing {video_id}",
+    )
+    if finished is None:
+        ctx.storage.delete(video_id, attempt)
+        return "superseded"
+    emit(ctx.redis, video_id, VIDEO_COMPLETED, ctx.settings)
+    keep_clip_latents(ctx, model, video_id, result.latents, record["num_frames"])
+    render._record_metrics(ctx, record["model"], timings, result.step_seconds)
+    return "completed"

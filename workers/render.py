@@ -21,6 +21,7 @@ from app.status import VideoStatus
 from app.webhooks.events import VIDEO_COMPLETED, VIDEO_FAILED, VIDEO_IN_PROGRESS, emit
 from models.loader import ModelLoadError
 from workers import previews
+from workers.batching import render_with_batch
 from workers.conditioning.stored import record_conditions
 from workers.context import WorkerContext, current
 from workers.encode import EncodeError, write_outputs
@@ -96,7 +97,9 @@ def render_video(video_id: str) -> str:
         return "skipped"
     ctx.current_video = video_id
     try:
-        return _claimed(ctx, video_id, claimed_at)
+        # Queued videos that can share this one's pipeline call go with it (workers/batching.py).
+        batched = render_with_batch(ctx, video_id, claimed_at)
+        return batched if batched is not None else _claimed(ctx, video_id, claimed_at)
     finally:
         ctx.current_video = None
         previews.end()

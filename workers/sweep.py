@@ -115,7 +115,9 @@ def sweep(context, holder: str) -> SweepReport | None:
             if owner is None:
                 why = "its worker stopped"
             elif (
-                owner.get("current_video") != video_id and now - record.get("started_at", now) > settings.sweep_grace_s
+                owner.get("current_video") != video_id
+                and video_id not in owner.get("batch", [])
+                and now - record.get("started_at", now) > settings.sweep_grace_s
             ):
                 # Alive but busy elsewhere: the finish of this render was lost (e.g. Redis restarted).
                 why = "its worker moved on without finishing it"

@@ -1,5 +1,6 @@
 """Batched sampling: each video of a batch is the video it would have been alone."""
 
+import httpx
 import numpy as np
 import pytest
 
@@ -51,3 +52,40 @@ def test_only_videos_that_share_the_call_can_be_batched(tiny_wan):
     assert batch_key(tiny_wan, params("a", 1, negative="")) != batch_key(tiny_wan, params("a", 1))
     with pytest.raises(ValueError, match="must share"):
         sample_batch(tiny_wan, [params("a", 1), params("b", 2, num_inference_steps=4)], lambda d, t: None)
+
+
+def test_a_worker_renders_queued_videos_of_one_shape_together(api_url, redis, worker_factory):
+    from tests.workers.test_job_lifecycle import create, until_status
+
+    same = [create(api_url, prompt=f"video {i}", model="tiny-wan-batch", seed=10 + i) for i in range(4)]
+    other = create(api_url, prompt="another size", model="tiny-wan-batch", size="64x64", seed=20)
+    cancelled = create(api_url, prompt="never mind", model="tiny-wan-batch", seed=30)
+    assert httpx.post(f"{api_url}/v1/videos/{cancelled['id']}/cancel", timeout=10).status_code == 200
+    worker_factory(["tiny-wan-batch"])
+    done = [until_status(api_url, v["id"], "completed", "failed", timeout_s=120) for v in [*same, other]]
+    assert [v["status"] for v in done] == ["completed"] * 5, [v["error"] for v in done]
+    batched = [v["id"] for v in done if v["timings"].get("batch") == 3]
+    # The first job's video and the next two queued of its shape; the rest one at a time.
+    assert batched == [v["id"] for v in same[:3]]
+    assert all("batch" not in v["timings"] for v in done[3:])
+    assert httpx.get(f"{api_url}/v1/videos/{cancelled['id']}", timeout=10).json()["status"] == "cancelled"
+    for video in done:
+        assert httpx.get(f"{api_url}/v1/videos/{video['id']}/content", timeout=10).status_code == 200
+
+
+def test_a_batch_size_below_one_stops_the_worker_at_start_up(env, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "worker", "--models", "tiny-wan-batch"],
+        cwd=ROOT,
+        env={**env, "T2V_MAX_BATCH": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "max_batch" in result.stderr and "greater than or equal to 1" in result.stderr
