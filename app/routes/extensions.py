@@ -24,7 +24,7 @@ from app.routes import videos
 from app.settings import Settings
 from app.status import VideoStatus
 from app.storage import Storage
-from app.validation import parse_seconds, resolve_model_name
+from app.validation import SORA_SIZES, parse_seconds, resolve_model_name
 
 
 router = APIRouter(tags=["videos"])
@@ -102,12 +102,12 @@ def extend_video(
             upload = read_upload(value, "video", settings)
             model = resolve_model_name(body.get("model"), catalog, settings)
             fps = catalog[model].spec.native_fps
-            fields = {
-                "model": model,
-                "size": body.get("size") or grid_size(catalog[model], upload.width, upload.height),
-            }
-            fields["fps"] = fps
-            source_frames, source_seconds = upload.frames, upload.seconds
+            own_size = f"{upload.width}x{upload.height}"
+            # A Sora size stays (rendered at the nearest native size); others go to the model's grid.
+            size = own_size if own_size in SORA_SIZES else grid_size(catalog[model], upload.width, upload.height)
+            fields = {"model": model, "size": body.get("size") or size, "fps": fps}
+            # The upload's frames play at the model's frame rate: its length follows its frames.
+            source_frames, source_seconds = upload.frames, upload.frames / fps
             data, source_ref = upload.data, {}
         else:
             source = completed_video(store, storage, owner, video_id_of(value), "video.id")

@@ -91,14 +91,19 @@ def make_plan(
     overlap_latents: int | None = None,
     continues: bool = False,
     closes: bool = False,
+    temporal_patch: int = 1,
 ) -> ChunkPlan:
-    """Chunks that deliver `total_frames` new frames."""
+    """Chunks that deliver `total_frames` new frames. `temporal_patch`: latent frames the
+    transformer groups into one token (Wan: 2 in the embedded model); the pinned tail starts on
+    such a group, so the new chunk groups the tail's frames as the previous chunk did."""
     latent_frames = (chunk_frames - 1) // temporal_scale + 1
     if latent_frames < 2:
         raise ValueError(f"a chunk of {chunk_frames} frames has one latent frame: nothing to continue from")
     overlap = overlap_latents or overlap_latents_for(latent_frames)
     # A bridge needs room for both pins and at least one new latent frame between them.
     overlap = max(1, min(overlap, (latent_frames - 1) // 2 if closes else latent_frames - 1))
+    while (latent_frames - overlap) % temporal_patch and overlap < latent_frames - 1 - (closes * overlap):
+        overlap += 1
     overlap_frames = 1 + (overlap - 1) * temporal_scale
     step = chunk_frames - overlap_frames
     bridge = step - overlap * temporal_scale if closes else 0

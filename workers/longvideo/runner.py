@@ -58,7 +58,16 @@ def _source_frames(record: dict, key: str) -> int:
     return int(record[key]["frames"]) if record.get(key) else 0
 
 
-def plan_for(record: dict, temporal_scale: int) -> ChunkPlan:
+def temporal_patch(pipe) -> int:
+    """Latent frames the pipeline's transformer packs into one token (1 when it packs none)."""
+    config = getattr(getattr(pipe, "transformer", None), "config", None)
+    size = getattr(config, "patch_size_t", None)
+    if size is None and isinstance(getattr(config, "patch_size", None), (list, tuple)):
+        size = config.patch_size[0]
+    return int(size or 1)
+
+
+def plan_for(record: dict, temporal_scale: int, patch: int = 1) -> ChunkPlan:
     stored = (record.get("long_video") or {}).get("plan")
     if stored:
         return ChunkPlan.from_json(stored)
@@ -71,6 +80,7 @@ def plan_for(record: dict, temporal_scale: int) -> ChunkPlan:
         record.get("revised_prompt"),
         continues=bool(record.get("extends")),
         closes=bool(record.get("loop") or record.get("transition_to")),
+        temporal_patch=patch,
     )
 
 
@@ -95,7 +105,7 @@ def render_long_video(ctx, model, record: dict, params: dict, on_step: Callable,
     """Render (or resume) `record`'s chunks into `scratch`/video.mp4 and its stills."""
     video_id = record["id"]
     space = latent_space_of(model.pipeline)
-    plan = plan_for(record, space.temporal)
+    plan = plan_for(record, space.temporal, temporal_patch(model.pipeline))
     # `done` chunks are stored; `attempts` says which attempt rendered each (a resume shows).
     state = record.get("long_video") or {"plan": plan.to_json(), "done": 0, "attempts": []}
     done = state["done"]
