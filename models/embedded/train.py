@@ -191,9 +191,56 @@ def train_vae(steps: int, batch_size: int = 4) -> None:
     checkpointer.maybe_save({"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": steps}, True)
 
 
-def load_vae() -> torch.nn.Module:
+def train_decoder(steps: int, batch_size: int = 4) -> None:
+    """Decoder-only refinement with the encoder frozen: the latents, and so the
+    transformer trained on them, stay valid, so this can run alongside stage 3. It
+    teaches the decoder the motion inside each group of four frames (after the joint
+    stage it still drew each group's frames nearly alike)."""
+    torch.manual_seed(SEED + 1)
+    vae = load_vae(decoder=False)
+    make_spatial_convs_framewise(vae)
+    decoder_parameters = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
+    optimizer = torch.optim.AdamW(decoder_parameters, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0)
+    checkpointer = Checkpointer(CACHE_DIR / "decoder.pt")
+    log = LossLog(CACHE_DIR / "decoder_log.jsonl")
+    start = 0
+    if (state := checkpointer.load()) is not None:
+        vae.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["step"]
+    log.truncate_after(start)
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, steps, warmup=20), last_epoch=start - 1
+    )
+    vae.train()
+    progress = tqdm(range(start, steps), initial=start, total=steps, desc="decoder", mininterval=15)
+    for step in progress:
+        rng = random.Random(SEED * 3_000_017 + step)
+        width, height = parse_size(SIZES[step % len(SIZES)])
+        num_frames = FRAME_COUNTS[(step // len(SIZES)) % len(FRAME_COUNTS)]
+        clips = clips_to_tensor(sample_clip_specs(rng, width, height, num_frames, batch_size))
+        with torch.no_grad():
+            latents = vae.encode(clips).latent_dist.mode()
+        decoded = vae.decode(latents + 0.05 * torch.randn_like(latents)).sample
+        loss, mse = vae_loss(decoded, clips)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(decoder_parameters, 0.5)
+        optimizer.step()
+        scheduler.step()
+        log.append(step=step, loss=loss.item(), mse=mse.item(), frames=num_frames, time=time.time())
+        progress.set_postfix(loss=f"{loss.item():.4f}", mse=f"{mse.item():.4f}")
+        checkpointer.maybe_save({"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1})
+    checkpointer.maybe_save({"model": vae.state_dict(), "optimizer": optimizer.state_dict(), "step": steps}, True)
+
+
+def load_vae(decoder: bool = True) -> torch.nn.Module:
+    """The trained VAE; with `decoder`, the refined decoder where stage 2b has run."""
+    path = CACHE_DIR / "decoder.pt" if decoder and (CACHE_DIR / "decoder.pt").exists() else CACHE_DIR / "vae.pt"
     vae = build_vae()
-    vae.load_state_dict(torch.load(CACHE_DIR / "vae.pt", map_location="cpu", weights_only=False)["model"])
+    vae.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
     return vae.eval()
 
 
@@ -211,7 +258,7 @@ def latent_frames(num_frames: int) -> int:
 @torch.no_grad()
 def precompute_latents(clips_per_size: dict[str, int], batch_size: int = 8) -> None:
     """Encode a fixed training set of the longest clips once per size."""
-    vae = load_vae()
+    vae = load_vae(decoder=False)
     for size_index, size in enumerate(SIZES):
         path = size_path(size)
         if path.exists():
@@ -385,8 +432,13 @@ def plot_loss_curves(path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for axis, name, keys in ((axes[0], "vae", ("loss", "mse")), (axes[1], "transformer", ("loss",))):
+    figure, axes = plt.subplots(1, 3, figsize=(14, 3.5))
+    stages = (
+        (axes[0], "vae", ("loss", "mse")),
+        (axes[1], "decoder", ("loss", "mse")),
+        (axes[2], "transformer", ("loss",)),
+    )
+    for axis, name, keys in stages:
         rows = LossLog(CACHE_DIR / f"{name}_log.jsonl").read()
         if not rows:  # stage resumed from weights made elsewhere: nothing to plot
             continue
@@ -432,8 +484,9 @@ def export_pipeline(folder: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", choices=["all", "vae", "latents", "transformer", "export"], default="all")
+    parser.add_argument("--stage", choices=["all", "vae", "latents", "decoder", "transformer", "export"], default="all")
     parser.add_argument("--vae-steps", type=int, default=500)
+    parser.add_argument("--decoder-steps", type=int, default=400)
     parser.add_argument("--clips-per-size", type=int, default=1024, help="for the default size; others get 5/8")
     parser.add_argument("--transformer-steps", type=int, default=2400)
     # Exported next to the checkpoints; evaluate it (evaluate.py --pipeline) against the
@@ -452,6 +505,8 @@ def main() -> None:
         precompute_latents(
             {size: args.clips_per_size * (8 if index == 0 else 5) // 8 for index, size in enumerate(SIZES)}
         )
+    if args.stage in ("all", "decoder"):  # independent of stage 3: may run at the same time
+        train_decoder(args.decoder_steps)
     if args.stage in ("all", "transformer"):
         train_transformer(args.transformer_steps)
     if args.stage in ("all", "export"):
