@@ -156,7 +156,7 @@ def load_model(entry: CatalogEntry, data_dir: Path) -> LoadedModel:
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"model {entry.name!r}: cannot load pipeline from {path!r}: {exc}") from exc
     expected = entry.spec.pipeline_class
-    if type(pipe).__name__ != expected:
+    if type(pipe).__name__ not in (expected, *entry.spec.conditioned_pipeline_classes):
         raise ModelLoadError(
             f"model {entry.name!r}: {path!r} holds a {type(pipe).__name__}, but family {entry.family!r} needs {expected}"
         )

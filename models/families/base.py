@@ -63,6 +63,9 @@ class FamilySpec:
     capabilities: tuple[str, ...] = ("text", "image", "video")
     # How strongly a remix or edit re-draws its source when the request says nothing (SDEdit).
     default_strength: float = 0.6
+    # Other pipeline classes a checkpoint of the family may load as: ones that still make videos
+    # from text alone and take more conditions (Wan VACE: reference images).
+    conditioned_pipeline_classes: tuple[str, ...] = ()
 
     @property
     def caption_style(self) -> str | None:

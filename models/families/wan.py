@@ -38,4 +38,6 @@ WAN = FamilySpec(
     caption_style_path=Path(__file__).with_name("wan_caption_style.md"),
     # 5 seconds at 16 fps, the length both Wan 2.1 and 2.2 were trained at.
     default_frames=81,
+    # VACE checkpoints make text-to-video too, and take a character's reference images.
+    conditioned_pipeline_classes=("WanVACEPipeline",),
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 BUILDERS: dict[str, str] = {
     "tiny-wan": "models.tiny.wan",
     "tiny-wan22": "models.tiny.wan22",
+    "tiny-wan-vace": "models.tiny.wan_vace",
     "tiny-ltx": "models.tiny.ltx",
     "tiny-cogvideox": "models.tiny.cogvideox",
     "tiny-hunyuan": "models.tiny.hunyuan",

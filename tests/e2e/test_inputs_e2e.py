@@ -107,7 +107,7 @@ def sdk(env, redis, tmp_path_factory):
         "T2V_INPUT_MAX_IMAGE_BYTES": "200000",
     }
     api, base = start_api(api_env, free_port(), log_dir)
-    worker = start_worker(env, redis, log_dir, [MODEL])
+    worker = start_worker(env, redis, log_dir, [MODEL, "tiny-wan-vace"])
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     yield OpenAI(base_url=f"{base}/v1", api_key="test-key", max_retries=0)
     worker.stop()
@@ -244,7 +244,7 @@ def test_edits_take_an_upload_or_an_id(sdk, tmp_path):
     assert error["code"] == "unsupported_codec" and error["param"] == "video"
 
 
-def test_characters_are_described_kept_per_name_and_inserted_into_prompts(sdk, tmp_path):
+def test_characters_are_described_kept_per_name_and_inserted_into_prompts(sdk, tmp_path, data_dir):
     clip = world.render(world.sample_spec(11, width=64, height=64, num_frames=9, colour="red", shape="circle"))
     name = f"Mira {time.monotonic_ns()}"
     character = sdk.videos.create_character(
@@ -263,12 +263,17 @@ def test_characters_are_described_kept_per_name_and_inserted_into_prompts(sdk, t
     video = sdk.videos.create(model=MODEL, prompt=f"{name} moving left", seconds="1")
     assert video.model_extra["revised_prompt"] == "a red circle moving left"
     assert completed(sdk, video)["status"] == "completed"
+    # A model with reference conditioning (Wan VACE) also gets the character's frame.
+    referenced = completed(sdk, sdk.videos.create(model="tiny-wan-vace", prompt=f"{name} moving up", seconds="1"))
+    frame = Image.open(data_dir / "videos" / referenced["id"] / "0" / "reference-image.png")
+    assert frame.size == (64, 64)
 
 
 def test_models_list_their_capabilities(sdk):
     models = {m["id"]: m for m in sdk.get("/models", cast_to=object)["data"]}
     assert models[MODEL]["capabilities"] == ["text", "image", "video"]
     assert models["tiny-wan-text"]["capabilities"] == ["text"]
+    assert models["tiny-wan-vace"]["capabilities"] == ["text", "image", "video", "reference"]
 
 
 @pytest.fixture(scope="module")

@@ -203,3 +203,23 @@ def test_embedded_model_first_frame_is_the_input_image(models):
     temporal = LatentSpace(model.pipeline).temporal
     assert result.frames.shape[0] == run["num_frames"] and run["num_frames"] % temporal == 1 % temporal
     assert psnr(result.frames[0], image[0]) >= 25.0
+
+
+def test_wan_vace_takes_a_characters_reference_image(data_dir):
+    """A VACE checkpoint loads as a Wan model (through the production loader) and gets the
+    stored reference image as `reference_images`; other families read the description only."""
+    from unittest import mock
+
+    from diffusers import WanVACEPipeline
+
+    model = load_model(CatalogEntry(name="vace", family="wan", path="builtin:tiny-wan-vace"), data_dir)
+    reference = io.BytesIO()
+    Image.fromarray((picture(32, 32)[0] * 255).astype(np.uint8)).save(reference, format="PNG")
+    conditions = Conditions(references=[Reference(source="reference_image")])
+    with mock.patch.object(WanVACEPipeline, "__call__", autospec=True, side_effect=WanVACEPipeline.__call__) as spy:
+        result = sample(
+            model, params("wan"), lambda d, t: None, conditions=conditions, read_input=lambda name: reference.getvalue()
+        )
+    images = spy.call_args.kwargs["reference_images"]
+    assert len(images) == 1 and images[0].size == (32, 32)
+    assert result.frames.shape == (9, 32, 32, 3)

@@ -10,7 +10,7 @@ it, pins together with a source video) goes the generic way.
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -40,6 +40,7 @@ class Media:
 
     pins: list  # frames (F, H, W, 3) or latents, one per pin
     video: np.ndarray | None
+    references: list = field(default_factory=list)  # one frame (1, H, W, 3) per reference
 
 
 def _first_and_last_images(conditions: Conditions, media: Media, num_frames: int):
@@ -116,8 +117,16 @@ def _ltx_condition(pipe, conditions: Conditions, media: Media, kwargs: dict):
     return _quiet(LTXConditionPipeline.from_pipe(pipe)), {**kwargs, "conditions": items}
 
 
+def _wan_vace(pipe, conditions: Conditions, media: Media, kwargs: dict):
+    # Reference images alone (a character); pins and sources would need VACE's video and mask.
+    if type(pipe).__name__ != "WanVACEPipeline" or not conditions.references or conditions.pins or conditions.video:
+        return None
+    return pipe, {**kwargs, "reference_images": [_pil(frames[0]) for frames in media.references]}
+
+
 # Tried in order; the first that accepts wins.
 ADAPTERS: list[Callable] = [
+    _wan_vace,
     _image_to_video(("WanImageToVideoPipeline",), takes_last=True),
     _image_to_video(("CogVideoXImageToVideoPipeline", "HunyuanVideoImageToVideoPipeline"), takes_last=False),
     _image_to_video(("LTXImageToVideoPipeline",), takes_last=False),
@@ -128,9 +137,8 @@ ADAPTERS: list[Callable] = [
 
 
 def dedicated(pipe, conditions: Conditions, media: Media, kwargs: dict):
-    """(pipeline, kwargs) of a dedicated pipeline for these conditions, or None."""
-    if conditions.references:
-        return None
+    """(pipeline, kwargs) of a dedicated pipeline for these conditions, or None. Only Wan VACE
+    reads reference images; elsewhere a character reaches the model through its description."""
     for adapt in ADAPTERS:
         chosen = adapt(pipe, conditions, media, kwargs)
         if chosen is not None:

@@ -77,7 +77,13 @@ def load_media(
         raw = _read(conditions.video.source, conditions.video.data, read_input)
         frames = video_frames(raw, width, height) if isinstance(raw, bytes) else np.asarray(raw, dtype=np.float32)
         video = to_length(frames, num_frames)
-    return adapters.Media(pins=pins, video=video)
+    references = [
+        image_frames(_read(r.source, r.data, read_input), width, height)
+        if r.data is None
+        else np.asarray(r.data, dtype=np.float32)
+        for r in conditions.references
+    ]
+    return adapters.Media(pins=pins, video=video, references=references)
 
 
 def begin(pipe, kwargs: dict, conditions: Conditions | None, read_input: Callable[[str], bytes] | None = None):
