@@ -9,6 +9,8 @@ init and stop grace periods. Then:
 - a video made through the published API port with the `openai` package downloads as an MP4;
 - the images run as non-root, and the API image holds no torch;
 - a worker container killed mid-render (`docker kill`) has its video finished by another;
+- a worker stopped mid-render exits 0 at once and its video is not lost (handed back, then
+  finished by a worker started again);
 - every container stops cleanly (exit code 0) within its grace period.
 
     python docker/smoke/stack.py      (docker/smoke.sh builds the images first)
@@ -246,8 +248,10 @@ def start_slow_render(stack: Stack, base_url: str) -> str:
     return key
 
 
-def warm_stop_mid_render(stack: Stack, base_url: str, worker: str) -> None:
-    """`docker stop` a worker mid-render: it finishes the video (RQ's warm shutdown), then exits 0."""
+def stop_mid_render(stack: Stack, base_url: str, worker: str, spare: str) -> None:
+    """`docker stop` a worker mid-render: it exits 0 within its grace period and its video is not
+    lost (finished, or handed back to the queue: workers/handback.py); a worker started again
+    then finishes it."""
     key = start_slow_render(stack, base_url)
     grace = seconds(stack.services["worker-cpu"].get("stop_grace_period", "10s"))
     progress = stack.hget(key, "progress")
@@ -255,9 +259,13 @@ def warm_stop_mid_render(stack: Stack, base_url: str, worker: str) -> None:
     docker("stop", stack.name(worker), timeout=grace + 60)
     took = time.monotonic() - started
     code = docker("inspect", "-f", "{{.State.ExitCode}}", stack.name(worker))
-    figures[f"warm stop of {worker} mid-render (from {progress}%)"] = f"{took:.1f} s, exit {code}"
-    check(stack.hget(key, "status") == "completed", f"{worker}, stopped mid-render, finished its video first")
-    check(code == "0" and took < grace, f"{worker} then exited 0 in {took:.1f} s (grace {grace} s)")
+    status = stack.hget(key, "status")
+    figures[f"stop of {worker} mid-render (at {progress}%)"] = f"{took:.1f} s, exit {code}, video then {status}"
+    check(code == "0" and took < grace, f"{worker} stopped mid-render: exit 0 in {took:.1f} s (grace {grace} s)")
+    check(status in ("queued", "completed"), f"its video was handed back or finished ({status})")
+    docker("start", stack.name(spare))
+    wait_until(lambda: stack.hget(key, "status") in ("completed", "failed"), 300, "the handed-back video", 1)
+    check(stack.hget(key, "status") == "completed", f"{spare}, started again, finished the handed-back video")
 
 
 def stop_all(stack: Stack) -> None:
@@ -303,7 +311,8 @@ def main() -> int:
         check(mp4[4:8] == b"ftyp", f"{video_id} downloaded through the published port: {len(mp4)} bytes of MP4")
 
         survivor = kill_mid_render(stack, base_url)
-        warm_stop_mid_render(stack, base_url, survivor)
+        killed = next(r for r in REPLICAS["worker-cpu"] if r != survivor)
+        stop_mid_render(stack, base_url, survivor, spare=killed)
         stop_all(stack)
     except Exception as exc:
         print(f"\nFAILED: {exc}", flush=True)
