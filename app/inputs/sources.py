@@ -3,7 +3,7 @@ uploaded file; and the create fields a re-drawn video takes from its source."""
 
 import math
 
-from app.errors import Conflict, Gone, InvalidRequest
+from app.errors import Conflict, Gone, InvalidRequest, NotFound
 from app.inputs.videos import InputVideo, VideoLimits, check_video
 from app.records import RecordStore, is_video_id
 from app.settings import Settings
@@ -56,7 +56,8 @@ def read_upload(value, param: str, settings: Settings) -> InputVideo:
 def completed_source(store: RecordStore, storage: Storage, owned, video_id: str, param: str) -> tuple[dict, bytes]:
     """The caller's completed video and its MP4 (`owned(store, id)` raises 404 for others' ids)."""
     if not is_video_id(video_id):
-        raise InvalidRequest(f"{param}: {video_id!r} is not a video id", param=param, code="invalid_video_id")
+        # Like any id that is not one of the caller's videos.
+        raise NotFound(f"No video found with id {video_id!r}", param=param, code="video_not_found")
     record = owned(store, video_id)
     if record["status"] != VideoStatus.COMPLETED.value or record.get("artifact_attempt") is None:
         raise Conflict(

@@ -13,6 +13,7 @@ from app.characters import store as characters
 from app.characters.describe import describe
 from app.deps import CatalogDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from app.errors import Conflict, InvalidRequest, NotFound
+from app.inputs import openapi
 from app.inputs.sources import completed_source, is_upload, read_upload, video_id_of
 from app.inputs.videos import sample_frames
 from app.routes import videos
@@ -44,7 +45,7 @@ def _reference_png(frame) -> bytes:
     return out.getvalue()
 
 
-@router.post("/videos/characters", summary="Create a character from a video")
+@router.post("/videos/characters", summary="Create a character from a video", openapi_extra=openapi.CHARACTERS)
 def create_character(
     body: Annotated[dict, Depends(read_body)],
     settings: SettingsDep,

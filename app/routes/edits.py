@@ -10,6 +10,7 @@ from app.api_docs import Video
 from app.body import read_body
 from app.deps import CatalogDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from app.errors import InvalidRequest
+from app.inputs import openapi
 from app.inputs.prepare import PREPARED, PreparedInputs
 from app.inputs.sources import (
     OVERRIDABLE,
@@ -33,7 +34,12 @@ router = APIRouter(tags=["videos"])
 VIDEO_FORMS = 'send `video` as an MP4 file, as multipart `video[id]`, or as JSON {"video": {"id": "video_..."}}'
 
 
-@router.post("/videos/edits", summary="Edit a video with a prompt", responses={200: {"model": Video}})
+@router.post(
+    "/videos/edits",
+    summary="Edit a video with a prompt",
+    responses={200: {"model": Video}},
+    openapi_extra=openapi.EDITS,
+)
 def edit_video(
     body: Annotated[dict, Depends(read_body)],
     settings: SettingsDep,

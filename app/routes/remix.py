@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from app.api_docs import Video
 from app.body import read_body
 from app.deps import CatalogDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
+from app.inputs import openapi
 from app.inputs.prepare import PREPARED, PreparedInputs
 from app.inputs.sources import completed_source, inherited, parse_strength
 from app.routes import videos
@@ -29,7 +30,12 @@ def redraw(source_record: dict, mp4: bytes, strength: float, remixed: bool) -> P
     )
 
 
-@router.post("/videos/{video_id}/remix", summary="Remix a completed video", responses={200: {"model": Video}})
+@router.post(
+    "/videos/{video_id}/remix",
+    summary="Remix a completed video",
+    responses={200: {"model": Video}},
+    openapi_extra=openapi.REMIX,
+)
 def remix_video(
     video_id: str,
     body: Annotated[dict, Depends(read_body)],
