@@ -5,9 +5,10 @@ seeds), rendered and encoded in this process the way one worker would: one at a 
 batches of 4 and 8, in the same run. Prints videos per minute, the speed-up over batch 1, and
 when the first video is done (a batch finishes all its videos together).
 
-This measures the sampler side only: the worker does not take batches from its queue yet.
+It measures the sampler and encoder in this process, as a worker with T2V_MAX_BATCH renders a
+batch, without the queue around it.
 
-    .venv/bin/python bench/batching.py [--videos 16] [--batches 1,4,8] [--size 64x64] [--frames 17]
+    .venv/bin/python bench/batching.py [--videos 16] [--batches 1,4,8] [--size 64x64] [--frames 17] [--steps N]
 """
 
 import argparse
@@ -31,7 +32,7 @@ from workers.encode import write_outputs
 from workers.runtime import sample
 
 
-def videos(count: int, size: str, frames: int, model) -> list[dict]:
+def videos(count: int, size: str, frames: int, model, steps: int | None = None) -> list[dict]:
     spec = model.entry.spec
     width, height = (int(side) for side in size.split("x"))
     cases = evaluation_cases(count)[:count]
@@ -42,7 +43,7 @@ def videos(count: int, size: str, frames: int, model) -> list[dict]:
             "height": height,
             "width": width,
             "num_frames": frames,
-            "num_inference_steps": spec.default_steps,
+            "num_inference_steps": steps or spec.default_steps,
             "guidance_scale": spec.default_guidance,
             "seed": case["seed"],
             "fps": spec.native_fps,
@@ -77,9 +78,10 @@ def main() -> None:
     parser.add_argument("--batches", default="1,4,8")
     parser.add_argument("--size", default="64x64")
     parser.add_argument("--frames", type=int, default=17)
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     args = parser.parse_args()
     model = load_model(load_catalog()["embedded"], Path(tempfile.mkdtemp(prefix="t2v-batching-")))
-    queued = videos(args.videos, args.size, args.frames, model)
+    queued = videos(args.videos, args.size, args.frames, model, args.steps)
     sample(model, queued[0], lambda done, total: None)  # warm-up, not timed
     rows = []
     for batch in (int(b) for b in args.batches.split(",")):

@@ -48,7 +48,8 @@ CONFIGURATIONS = [
 ASPECTS = ("colour", "direction", "shape")
 
 
-def run(label: str, cache, compile_transformer: bool, cases: list[dict], data_dir: Path) -> dict:
+def prepare(label: str, cache, compile_transformer: bool, cases: list[dict], data_dir: Path) -> dict:
+    """Load (and warm up) one configuration through the production loader."""
     entry = load_catalog()["embedded"].model_copy(update={"cache": cache})
     pipeline = load_model(entry, data_dir).pipeline
     started = time.perf_counter()
@@ -61,25 +62,24 @@ def run(label: str, cache, compile_transformer: bool, cases: list[dict], data_di
     shapes.sort(key=lambda shape: int(shape[0].split("x")[0]) * int(shape[0].split("x")[1]) * shape[1])
     for size, frames in shapes if compile_transformer else shapes[:1]:
         generate(pipeline, "a red square moving right", size, frames, 0)
-    warm_seconds = time.perf_counter() - started
-    results = []
-    with tempfile.TemporaryDirectory() as folder:
-        for index, case in enumerate(cases):
-            start = time.perf_counter()
-            frames = generate(pipeline, case["prompt"], case["size"], case["num_frames"], case["seed"])
-            seconds = time.perf_counter() - start
-            print(f"    {label}: {case['prompt']} {case['size']} {case['num_frames']}f {seconds:.2f}s", file=sys.stderr)
-            video = Path(folder) / f"{index}.mp4"
-            write_video(video, frames, FPS)
-            analysis = analyze_video(video)
-            results.append(
-                {
-                    "seconds": seconds,
-                    "frames": np.asarray(frames, dtype=np.float32),
-                    **{f"{k}_ok": getattr(analysis, k) == case[k] for k in ASPECTS},
-                }
-            )
-    return {"label": label, "results": results, "warm_seconds": warm_seconds}
+    return {"label": label, "pipeline": pipeline, "results": [], "warm_seconds": time.perf_counter() - started}
+
+
+def run_case(row: dict, case: dict, folder: Path, index: int) -> None:
+    start = time.perf_counter()
+    frames = generate(row["pipeline"], case["prompt"], case["size"], case["num_frames"], case["seed"])
+    seconds = time.perf_counter() - start
+    print(f"    {row['label']}: {case['prompt']} {case['size']} {case['num_frames']}f {seconds:.2f}s", file=sys.stderr)
+    video = folder / f"{index}.mp4"
+    write_video(video, frames, FPS)
+    analysis = analyze_video(video)
+    row["results"].append(
+        {
+            "seconds": seconds,
+            "frames": np.asarray(frames, dtype=np.float32),
+            **{f"{k}_ok": getattr(analysis, k) == case[k] for k in ASPECTS},
+        }
+    )
 
 
 def main() -> None:
@@ -94,10 +94,12 @@ def main() -> None:
         wanted = {"none", *args.only.split(",")}
         chosen = [c for c in chosen if c[0] in wanted]
     data_dir = Path(tempfile.mkdtemp(prefix="t2v-caching-"))
-    rows = []
-    for label, cache, compile_transformer in chosen:
-        rows.append(run(label, cache, compile_transformer, cases, data_dir))
-        print(f"... {label} done", file=sys.stderr, flush=True)
+    rows = [prepare(label, cache, compiled, cases, data_dir) for label, cache, compiled in chosen]
+    # Every clip in every configuration in turn, so the machine's changing load hits all alike.
+    with tempfile.TemporaryDirectory() as folder:
+        for index, case in enumerate(cases):
+            for row in rows:
+                run_case(row, case, Path(folder), index)
 
     baseline = rows[0]
     base_seconds = statistics.mean(r["seconds"] for r in baseline["results"])

@@ -173,7 +173,9 @@ def main() -> None:
 
     project_port, bare_port = free_port(), free_port()
     project_base, bare_base = f"http://127.0.0.1:{project_port}", f"http://127.0.0.1:{bare_port}"
-    api_args = ["api", "--host", "127.0.0.1", "--port", str(project_port), "--workers", str(args.api_workers)]
+    api_args = ["api", "--host", "127.0.0.1", "--port", str(project_port)]
+    if args.api_workers > 1:
+        api_args += ["--workers", str(args.api_workers)]
     services = []
     try:
         services.append(_serve(api_args, env, work / "api.log", project_base))

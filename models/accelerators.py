@@ -20,6 +20,10 @@ CACHE_CONFIGS: dict[str, tuple[str, str | None]] = {
     "pyramid_attention": ("PyramidAttentionBroadcastConfig", None),
 }
 
+# The attention layers TaylorSeer predicts, in every family's transformer (Wan's `blocks.N.attn1`,
+# the others' `transformer_blocks.N.attn1`, HunyuanVideo's single blocks).
+TAYLORSEER_BLOCKS = (r"^(blocks|transformer_blocks|single_transformer_blocks)\.\d+\.attn\d*$",)
+
 # Attention backends that run without CUDA; the others (flash, sage, cuDNN, xformers...) need it.
 CPU_ATTENTION_BACKENDS = frozenset({"native", "_native_math", "flex"})
 
@@ -121,7 +125,9 @@ def _cache_defaults(entry: CatalogEntry, current_timestep: Callable[[], int], dt
         # which is what requests run unless they ask for another.
         "mag": {"num_inference_steps": spec.default_steps},
         # Taylor factors in the model's dtype (diffusers defaults to bf16, wrong for float32 models).
-        "taylorseer": {"taylor_factors_dtype": dtype},
+        # diffusers' default patterns (`^blocks.*attn`, matched whole) name no module of these
+        # transformers (`blocks.0.attn1`): without these the cache silently does nothing.
+        "taylorseer": {"taylor_factors_dtype": dtype, "cache_identifiers": list(TAYLORSEER_BLOCKS)},
         "faster": {
             "spatial_attention_block_skip_range": 2,
             "attention_weight_callback": lambda _: 0.3,
