@@ -17,9 +17,11 @@ resumes after the last stored event).
 import json
 import re
 from collections.abc import AsyncIterator
+from urllib.parse import unquote, urlsplit
 
 import anyio
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.sentinel import Sentinel
 from rq import Queue
 from sse_starlette import ServerSentEvent
 
@@ -27,6 +29,7 @@ from app.events import stream
 from app.events.slots import StreamSlot
 from app.queueing import current_job
 from app.records import record_key
+from app.redis_conn import DEFAULT_URL, sentinel_addresses
 from app.schemas import video_object
 from app.settings import Settings
 from app.status import VideoStatus
@@ -45,26 +48,19 @@ STREAM_ID_RE = re.compile(r"^\d{1,20}-\d{1,20}$")
 def async_redis(settings: Settings) -> AsyncRedis:
     """The event streams' own pool: async, with room for a read that blocks `BLOCK_MS`."""
     timeouts = {"socket_connect_timeout": 2, "socket_timeout": BLOCK_MS / 1000 + 5}
-    if settings.redis_sentinels:
-        from urllib.parse import unquote, urlsplit
-
-        from redis.asyncio.sentinel import Sentinel
-
-        from app.redis_conn import DEFAULT_URL, sentinel_addresses
-
-        url = urlsplit(settings.redis_url or DEFAULT_URL)
-        sentinel = Sentinel(sentinel_addresses(settings.redis_sentinels), sentinel_kwargs={"socket_timeout": 2})
-        return sentinel.master_for(
-            settings.redis_sentinel_service,
-            db=int(url.path.strip("/") or 0),
-            username=unquote(url.username) if url.username else None,
-            password=unquote(url.password) if url.password else None,
-            **timeouts,
-        )
-    from app.redis_address import redis_url
-
-    # The same server as every other connection: T2V_REDIS_URL, else the one `t2v up` recorded.
-    return AsyncRedis.from_url(redis_url(settings), **timeouts)
+    url = settings.redis_url or DEFAULT_URL
+    if not settings.redis_sentinels:
+        return AsyncRedis.from_url(url, **timeouts)
+    # As app/redis_conn.py does for the other connections: the sentinels name the primary.
+    parts = urlsplit(url)
+    sentinel = Sentinel(sentinel_addresses(settings.redis_sentinels), sentinel_kwargs={"socket_timeout": 2})
+    return sentinel.master_for(
+        settings.redis_sentinel_service,
+        db=int(parts.path.strip("/") or 0),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        **timeouts,
+    )
 
 
 async def read_record(redis: AsyncRedis, video_id: str) -> dict | None:
