@@ -16,6 +16,7 @@ from app.embedded_redis import free_port
 from app.records import RecordStore
 from models.families.wan import WAN
 from tests.llm_server import FakeLLM, good_caption
+from tests.sse_client import read_events
 from tests.support import start_api, start_worker, wait_until
 
 
@@ -224,3 +225,14 @@ def test_metrics_count_outcomes_and_time_llm_calls(client, llm, stack):
     assert _sample(after, ok_calls) == _sample(before, ok_calls) + 1
     # Every attempt is timed, retries included.
     assert _sample(after, error_calls) == _sample(before, error_calls) + 2
+
+
+def test_the_event_stream_tells_of_the_expansion(client, stack, llm):
+    llm.reset("good")
+    video = make_video(client, "a blue kite over a beach")
+    events = read_events(stack, video.id, read_timeout=5)
+    assert [e.type for e in events][:4] == ["queued", "expanding", "expanding", "loading"]
+    assert events[1].data == {"type": "expanding", "done": False}
+    assert events[2].data["done"] is True and events[2].data["prompt_expansion"] == "expanded"
+    assert events[2].data["revised_prompt"] == video.model_extra["revised_prompt"]
+    assert events[-1].type == "completed"
