@@ -1,6 +1,6 @@
 """The web studio in a real browser: Debian's Chromium, headless, driven by Selenium, against the
 real API and a real render worker. Screenshots of each state go to the test's folder (and to
-$T2V_SCREENSHOT_DIR when set, which is how docs/studio.png was made)."""
+$T2V_SCREENSHOT_DIR when set)."""
 
 import os
 import re
