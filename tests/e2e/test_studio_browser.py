@@ -150,3 +150,29 @@ def test_a_refused_upload_shows_the_api_message(browser, api_url, tmp_path):
     assert re.sub("0x[0-9a-f]+", "0x", error.text) == re.sub("0x[0-9a-f]+", "0x", refusal.json()["error"]["message"])
     assert browser.find_element(By.ID, "create-button").is_enabled()
     screenshot(browser, tmp_path, "4-refused-upload")
+
+
+def test_with_keys_the_page_asks_for_one_and_streams_with_it(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from app.events.slots import leases_key
+    from tests.event_fixtures import IDLE
+    from tests.tenants import new_key, private_api
+
+    with private_api(tmp_path / "keyed") as api:
+        key = new_key(api.env, "browser", "studio-tenant")
+        video = api.post("/v1/videos", key, json={"prompt": "a red ball", "model": IDLE}).json()
+        browser.get(f"{api.base}/")
+        key_field = wait_until(
+            lambda: browser.find_element(By.ID, "api-key").is_displayed() and browser.find_element(By.ID, "api-key")
+        )
+        assert "API key" in browser.find_element(By.ID, "create-error").text  # the API's own 401 message
+        key_field.send_keys(key, Keys.ENTER)
+        card = wait_until(lambda: browser.find_elements(By.ID, f"video-{video['id']}"), what="the tenant's video")[0]
+        assert "Queued" in card.text
+        assert browser.find_element(By.ID, "create-error").text == ""
+        # The page's EventSource can't send the header: the cookie carries the key, so it holds a lease.
+        wait_until(lambda: api.redis.zcard(leases_key("studio-tenant")) == 1, timeout_s=10, what="the stream")
+        assert js(browser, "return localStorage.getItem('t2v_api_key')") == key
+        screenshot(browser, tmp_path, "5-keyed", card)

@@ -333,6 +333,7 @@ async function load() {
   try {
     await loadModels();
     $("#key-section").hidden = !state.key;
+    $("#create-error").textContent = "";
   } catch (err) {
     $("#create-error").textContent = err.message;
     return;
