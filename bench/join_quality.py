@@ -8,12 +8,15 @@ each chunk boundary after it) it measures:
     the first frame after it, over the mean frame-to-frame difference inside the chunks
     (1.0: the join looks like any other frame step; target <= 1.5);
   - the embedded analyzer's colour and direction of the object in the frames before and after
-    the join (target: unchanged at every join in >= 90 % of the extensions).
+    the join (target: unchanged at every join in >= 90 % of the extensions); direction both as
+    the analyzer's label (one of eight) and as a heading (travel turning by at most 45 degrees),
+    next to the same measures across the middle of the source clip (no join: the baseline).
 
     .venv/bin/python bench/join_quality.py [--cases 20] [--steps 20]
 """
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -38,6 +41,8 @@ MOTIONS = [("moving right", "right"), ("moving left", "left"), ("going up", "up"
 # Frames on each side of a join that the analyzer reads (about a chunk: the embedded model's
 # tracks wobble, so shorter windows misjudge the direction even inside one clip).
 WINDOW = 16
+# The analyzer names eight directions; a turn smaller than this counts as the same heading.
+MAX_TURN_DEGREES = 45.0
 
 
 def finished(base: str, video: dict) -> dict:
@@ -61,17 +66,28 @@ def joins_of(redis: Redis, video: dict, source_frames: int) -> list[int]:
     return joins
 
 
-def measure(frames: np.ndarray, joins: list[int]) -> tuple[float, bool]:
+def _angle(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Degrees between two travel vectors (180 when either is no travel at all)."""
+    norm = math.hypot(*a) * math.hypot(*b)
+    if norm == 0:
+        return 180.0
+    return math.degrees(math.acos(max(-1.0, min(1.0, (a[0] * b[0] + a[1] * b[1]) / norm))))
+
+
+def measure(frames: np.ndarray, joins: list[int]) -> tuple[float, bool, bool, bool]:
+    """(join ratio, colour kept, direction label kept, travel within 45 degrees) over all joins."""
     steps = np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
     at_joins = [steps[j - 1] for j in joins]
     inside = np.delete(steps, [j - 1 for j in joins])
     ratio = float(np.mean(at_joins) / inside.mean())
-    kept = True
+    colour = label = heading = True
     for j in joins:
         before = analyze_frames(frames[max(0, j - WINDOW) : j])
         after = analyze_frames(frames[j : j + WINDOW])
-        kept &= before.colour == after.colour and before.direction == after.direction
-    return ratio, kept
+        colour &= before.colour == after.colour
+        label &= before.direction == after.direction
+        heading &= _angle(before.travel, after.travel) <= MAX_TURN_DEGREES
+    return ratio, colour, label, heading
 
 
 def main() -> None:
@@ -86,7 +102,7 @@ def main() -> None:
         env = base_env(redis_server.url, tmp / "data", SHIPPED_CATALOG, T2V_DEFAULT_MODEL="embedded")
         api, base = start_api(env, free_port(), tmp)
         worker = start_worker(env, redis, tmp, ["embedded"])
-        ratios, kept_cases = [], 0
+        ratios, kept, baseline = [], {"colour": 0, "direction": 0, "heading": 0}, [0, 0, 0]
         try:
             for case in range(args.cases):
                 colour, (motion, _) = COLOURS[case % len(COLOURS)], MOTIONS[case % len(MOTIONS)]
@@ -97,16 +113,26 @@ def main() -> None:
                 body = {"video": {"id": source["id"]}, "prompt": prompt, "seconds": "4", **common}
                 extension = finished(base, httpx.post(f"{base}/v1/videos/extensions", json=body, timeout=30).json())
                 frames = decode_mp4(httpx.get(f"{base}/v1/videos/{extension['id']}/content", timeout=30).content)
-                ratio, kept = measure(frames, joins_of(redis, extension, source["num_frames"]))
+                ratio, *same = measure(frames, joins_of(redis, extension, source["num_frames"]))
+                # The same measures across the middle of the source, a single render: the baseline.
+                middle = source["num_frames"] // 2
+                baseline = [
+                    a + b for a, b in zip(baseline, measure(frames[: source["num_frames"]], [middle])[1:], strict=True)
+                ]
                 ratios.append(ratio)
-                kept_cases += kept
-                print(f"{prompt:32} join ratio {ratio:5.2f}  colour and direction kept: {kept}", flush=True)
+                for name, value in zip(kept, same, strict=True):
+                    kept[name] += value
+                print(f"{prompt:32} join ratio {ratio:5.2f}  kept (colour, direction, heading): {same}", flush=True)
         finally:
             worker.stop()
             api.stop()
             redis_server.stop()
         print(f"join ratio: mean {np.mean(ratios):.2f}, max {np.max(ratios):.2f} (target <= 1.5)")
-        print(f"colour and direction unchanged at every join: {kept_cases}/{len(ratios)} (target >= 90 %)")
+        for (name, count), inside in zip(kept.items(), baseline, strict=True):
+            print(
+                f"{name} unchanged at every join: {count}/{len(ratios)} (target >= 90 %); "
+                f"across the middle of a single render: {inside}/{len(ratios)}"
+            )
 
 
 if __name__ == "__main__":

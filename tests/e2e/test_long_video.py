@@ -102,8 +102,8 @@ def test_worker_killed_mid_chunk_resumes_at_that_chunk_with_the_same_frames(api_
     assert not per_frame.any(), f"frames differ from the uninterrupted run: {per_frame.tolist()}, plan {state}"
 
 
-def _completed(api_url: str, **fields) -> dict:
-    done = _finished(api_url, _create(api_url, **fields)["id"])
+def _completed(api_url: str, timeout_s: float = 180, **fields) -> dict:
+    done = _finished(api_url, _create(api_url, **fields)["id"], timeout_s)
     assert done["status"] == "completed", done["error"]
     return done
 
@@ -197,3 +197,14 @@ def test_loop_ends_on_a_bridge_into_its_first_frames(api_url, long_worker, redis
     plan = _record(redis, done["id"])["long_video"]["plan"]
     assert plan["closes"] and len(plan["new_frames"]) == 2
     assert len(_frames(api_url, done["id"])) == done["num_frames"] == 17
+
+
+@pytest.mark.slow
+def test_a_sixty_second_video_completes_on_the_embedded_model(api_url, long_worker, redis):
+    # The smallest size and two steps: the length is what is tested, and it costs ~40 chunks.
+    done = _completed(
+        api_url, 900, model="embedded-long", prompt="a white circle going down", seconds="60", size="64x64"
+    )
+    assert (done["seconds"], done["num_frames"]) == ("60", 60 * 8 + 1)
+    assert done["chunks"]["done"] == done["chunks"]["total"] >= 30
+    assert len(_frames(api_url, done["id"])) == 481
