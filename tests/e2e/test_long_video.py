@@ -208,3 +208,17 @@ def test_a_sixty_second_video_completes_on_the_embedded_model(api_url, long_work
     assert (done["seconds"], done["num_frames"]) == ("60", 60 * 8 + 1)
     assert done["chunks"]["done"] == done["chunks"]["total"] >= 30
     assert len(_frames(api_url, done["id"])) == 481
+
+
+def test_cancel_stops_a_long_video_between_steps(api_url, redis, worker_factory):
+    worker_factory(["embedded-long-kill"])
+    video = _create(api_url, model="embedded-long-kill", prompt="a red circle", seconds="8", num_inference_steps=40)
+    wait_until(lambda: (_record(redis, video["id"]).get("chunks") or {}).get("done", 0) >= 1, what="a chunk")
+    assert httpx.post(f"{api_url}/v1/videos/{video['id']}/cancel", timeout=10).json()["status"] == "cancelled"
+    # The worker stops at its next step: it takes the next video while this one's plan is unfinished.
+    following = _completed(api_url, model="embedded-long-kill", prompt="next", seconds="1")
+    assert following["status"] == "completed"
+    state = _record(redis, video["id"])
+    assert state["status"] == "cancelled" and state["long_video"]["done"] < len(
+        state["long_video"]["plan"]["new_frames"]
+    )
