@@ -29,7 +29,8 @@ from app.events import stream
 from app.events.slots import StreamSlot
 from app.queueing import current_job
 from app.records import record_key
-from app.redis_conn import DEFAULT_URL, sentinel_addresses
+from app.redis_address import DEFAULT_URL, redis_url
+from app.redis_conn import sentinel_addresses
 from app.schemas import video_object
 from app.settings import Settings
 from app.status import VideoStatus
@@ -48,11 +49,12 @@ STREAM_ID_RE = re.compile(r"^\d{1,20}-\d{1,20}$")
 def async_redis(settings: Settings) -> AsyncRedis:
     """The event streams' own pool: async, with room for a read that blocks `BLOCK_MS`."""
     timeouts = {"socket_connect_timeout": 2, "socket_timeout": BLOCK_MS / 1000 + 5}
-    url = settings.redis_url or DEFAULT_URL
     if not settings.redis_sentinels:
-        return AsyncRedis.from_url(url, **timeouts)
-    # As app/redis_conn.py does for the other connections: the sentinels name the primary.
-    parts = urlsplit(url)
+        # The same server as every other connection: T2V_REDIS_URL, else the one `t2v up` recorded.
+        return AsyncRedis.from_url(redis_url(settings), **timeouts)
+    # As app/redis_conn.py does for the other connections: the sentinels name the primary, the
+    # URL only lends its credentials and database number.
+    parts = urlsplit(settings.redis_url or DEFAULT_URL)
     sentinel = Sentinel(sentinel_addresses(settings.redis_sentinels), sentinel_kwargs={"socket_timeout": 2})
     return sentinel.master_for(
         settings.redis_sentinel_service,
