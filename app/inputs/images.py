@@ -39,6 +39,10 @@ def check_image(data: bytes, param: str, max_bytes: int, max_pixels: int) -> Inp
                     code="image_too_large",
                 )
             image.load()
+            if image.format == "PNG":
+                # Decoded in full, so it is whole: keep the caller's bytes (re-encoding costs more
+                # than the rest of the request).
+                return InputImage(data, width, height)
             rgb = image.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidRequest(
