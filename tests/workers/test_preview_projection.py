@@ -1,6 +1,8 @@
 """The preview map: fitted by least squares from latents and the frames they decode to, it
 recovers a known linear map, and it turns a latent frame into an image."""
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -32,3 +34,34 @@ def test_a_latent_frame_becomes_an_image_clamped_to_colours():
     rgb = projection.to_rgb(frame)
     assert rgb.shape == (1, 2, 3) and rgb.dtype == np.uint8
     assert rgb.tolist() == [[[255, 0, 0], [128, 64, 0]]]
+
+
+def test_a_model_without_a_fitted_map_previews_through_its_vae(tmp_path):
+    """The tiny Wan pipeline through the production loader, once with the shipped map for its VAE
+    and once as a family without one (then its VAE decodes the middle latent frame)."""
+    import json
+
+    from app.records import new_video_id
+    from app.storage.local import LocalStorage
+    from models.catalog import load_catalog
+    from models.loader import load_model
+    from workers.previews import Previewer
+
+    model = load_model(
+        load_catalog(Path(__file__).parents[1] / "fixtures" / "catalog.toml")["tiny-wan"], tmp_path / "data"
+    )
+    channels = model.pipeline.vae.config.z_dim
+    latents = torch.randn(1, channels, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    storage = LocalStorage(tmp_path / "videos")
+    for family, decodes in (("wan", False), ("no-fitted-map", True)):
+        video_id = new_video_id()
+        previewer = Previewer(storage, video_id, 1, model.pipeline, family, budget_share=0.03)
+        assert previewer.decode_with_vae is decodes
+        with torch.inference_mode():
+            previewer.step(1, 8, {"latents": latents})
+        assert storage.exists(video_id, 1, "preview")
+        assert storage.read_bytes(video_id, 1, "preview")[:3] == b"\xff\xd8\xff"
+        (kind, data), *_ = previewer.pending
+        assert kind == "preview" and json.loads(data)["url"].startswith(
+            f"/v1/videos/{video_id}/content?variant=preview"
+        )

@@ -1,5 +1,7 @@
 """Preview images while a video denoises: the current latents through the family's linear
-latent->RGB map (workers/previews/projection.py), every few steps, within a time budget.
+latent->RGB map (workers/previews/projection.py), every few steps, within a time budget. A Wan-
+architecture model whose VAE has no fitted map decodes the middle latent frame alone with its VAE
+instead; the budget decides how often that is affordable.
 
 A render calls `begin(...)` before sampling and `end()` when it is over; the sampler's step
 callback calls `on_step(...)`, which does nothing outside a render. Each preview is stored as the video's `preview` variant
@@ -39,17 +41,19 @@ class Previewer:
         self.storage, self.video_id, self.attempt = storage, video_id, attempt
         self.budget_share = budget_share
         self.kind = type(pipeline).__name__
-        vae = getattr(pipeline, "vae", None)
-        self.projection: Projection | None = load_projection(family, vae) if vae is not None else None
+        self.vae = getattr(pipeline, "vae", None)
+        self.projection: Projection | None = load_projection(family, self.vae) if self.vae is not None else None
+        self.decode_with_vae = self.projection is None and _decodes_single_frames(pipeline)
         if self.projection is None and budget_share > 0:
-            log.info("no preview map for family %s and this VAE (python -m workers.previews.fit)", family)
+            how = "its VAE decodes them" if self.decode_with_vae else "none are made"
+            log.info("no preview map for family %s and this VAE (python -m workers.previews.fit): %s", family, how)
         self.started = time.perf_counter()
         self.spent_s = 0.0
         self.made = 0
         self.pending: list[list] = []
 
     def _due(self, done: int, total: int) -> bool:
-        if self.projection is None or self.budget_share <= 0 or done >= total:
+        if not (self.projection or self.decode_with_vae) or self.budget_share <= 0 or done >= total:
             return False  # the last step's result is the video itself, moments later
         if done % max(1, total // PREVIEWS_PER_RENDER):
             return False
@@ -70,7 +74,7 @@ class Previewer:
             self._store(frame, done, total)
         except Exception:  # a preview must never cost the video
             log.exception("preview of %s at step %d failed", self.video_id, done)
-            self.projection = None
+            self.projection, self.decode_with_vae = None, False
         finally:
             self.spent_s += time.perf_counter() - started
 
@@ -80,12 +84,24 @@ class Previewer:
             return None  # e.g. LTX packs latents into tokens: no preview
         if self.kind.startswith("CogVideoX"):
             latents = latents.permute(0, 2, 1, 3, 4)  # its loop keeps frames before channels
-        if latents.shape[1] != self.projection.weights.shape[0]:
+        if self.projection is not None and latents.shape[1] != self.projection.weights.shape[0]:
             return None
         return latents[0, :, latents.shape[2] // 2]
 
+    def _to_rgb(self, frame: torch.Tensor):
+        if self.projection is not None:
+            return self.projection.to_rgb(frame)
+        # Undo the pipeline's normalisation, as WanPipeline does before its own decode.
+        config = self.vae.config
+        mean = torch.tensor(config.latents_mean).view(-1, 1, 1).to(frame)
+        std = torch.tensor(config.latents_std).view(-1, 1, 1).to(frame)
+        raw = (frame * std + mean)[None, :, None].to(self.vae.dtype)
+        # A single latent frame decodes like a video's first frame: one image.
+        pixels = self.vae.decode(raw).sample[0, :, 0]
+        return ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
     def _store(self, frame: torch.Tensor, done: int, total: int) -> None:
-        image = Image.fromarray(self.projection.to_rgb(frame))
+        image = Image.fromarray(self._to_rgb(frame))
         scale = PREVIEW_MAX_SIDE / max(image.size)
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         image = image.resize(size, Image.Resampling.BILINEAR)
@@ -106,6 +122,16 @@ class Previewer:
             "url": f"/v1/videos/{self.video_id}/content?variant=preview&n={self.made}",
         }
         self.pending.append(stream.encode(stream.PREVIEW, data))
+
+
+def _decodes_single_frames(pipeline) -> bool:
+    """Wan-architecture VAEs (Wan, the embedded model) are causal: a latent frame alone decodes."""
+    vae = getattr(pipeline, "vae", None)
+    return (
+        type(pipeline).__name__.startswith("Wan")
+        and type(vae).__name__ == "AutoencoderKLWan"
+        and getattr(vae.config, "latents_mean", None) is not None
+    )
 
 
 def begin(storage, video_id: str, attempt: int, model, budget_share: float) -> Previewer:
