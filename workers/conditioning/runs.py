@@ -26,7 +26,6 @@ class PlainRun:
         self.total_steps = total_steps or kwargs["num_inference_steps"]
         self.keep_latents = keep_latents
         self.final_latents = None
-        self._step = 0
 
     def __enter__(self):
         return self

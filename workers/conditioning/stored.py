@@ -1,11 +1,8 @@
 """The conditions a record carries, with a reader for the inputs stored alongside it."""
 
+from app.inputs.store import INPUTS_ATTEMPT
 from app.storage import Storage
 from workers.conditioning.conditions import Conditions
-
-
-# Inputs are stored as attempt 0 of their video (app/storage/base.py), which no render uses.
-INPUTS_ATTEMPT = 0
 
 
 def record_conditions(storage: Storage, record: dict) -> dict:
