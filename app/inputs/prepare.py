@@ -151,5 +151,13 @@ def prepare_inputs(
         prepared = image_to_video(body["input_reference"], resolved, settings)
     else:
         prepared = PreparedInputs()
+    if (prepared.conditions.pins or prepared.conditions.video) and getattr(resolved, "is_chunked", False):
+        # A longer video is made in chunks (workers/longvideo), which do not take these inputs yet.
+        longest = (resolved.chunk_frames - 1) / resolved.fps
+        raise InvalidRequest(
+            f"seconds {resolved.seconds}: an image or video prompt makes one clip, at most {longest:g} s "
+            f"for model {entry.name!r}",
+            param="seconds",
+        )
     _add_characters(prepared, prompt, entry, redis, owner)
     return prepared

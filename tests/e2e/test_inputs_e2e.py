@@ -192,6 +192,10 @@ def test_bad_images_are_clear_errors(sdk, image_host):
     assert error["param"] == "input_reference.file_id" and "image_url" in error["message"]
     error = refused(lambda: create(model="tiny-wan-text", prompt="x", input_reference=("a.png", b"x")), 400)
     assert error["code"] == "unsupported_capability" and MODEL in error["message"]
+    # Longer than one clip is made in chunks, which take no image prompt.
+    small = ("a.png", png_bytes(shape_frame(32, 32)))
+    error = refused(lambda: create(model=MODEL, prompt="x", seconds="12", input_reference=small), 400)
+    assert error["param"] == "seconds" and "4 s" in error["message"]
     error = refused(lambda: create(model=MODEL, prompt="x", input_reference=("a.png", b"not an image")), 400)
     assert error["param"] == "input_reference" and error["code"] == "invalid_image"
     noise = np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8)
