@@ -85,10 +85,17 @@ def test_type_a_prompt_watch_it_render_play_it_and_delete_it(browser, api_url, t
     Select(browser.find_element(By.ID, "model")).select_by_value(RENDERED)
     browser.find_element(By.ID, "prompt").send_keys("a red ball rolling left")
     screenshot(browser, tmp_path, "1-form")
+    wait_until(lambda: js(browser, "return document.querySelector('#videos').dataset.loaded"), what="the list")
+    listed = {c.get_attribute("data-id") for c in browser.find_elements(By.CSS_SELECTOR, "#videos .video")}
     # Keyboard only: from the prompt to the Generate button and press it.
     browser.find_element(By.ID, "create-button").send_keys(Keys.ENTER)
 
-    card = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#videos .video"), what="the new video's card")[0]
+    def new_card():
+        # Other tests' videos are listed too: the new one is the card that was not there before.
+        cards = browser.find_elements(By.CSS_SELECTOR, "#videos .video")
+        return next((c for c in cards if c.get_attribute("data-id") not in listed), None)
+
+    card = wait_until(new_card, what="the new video's card")
     video_id = card.get_attribute("data-id")
     # Watch the bar: it must pass through values between the ends, not jump from 0 to done.
     seen = set()

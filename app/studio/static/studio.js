@@ -318,6 +318,7 @@ async function refresh() {
     error.textContent = "";
     for (const video of list.data) showVideo(video);
     $("#no-videos").hidden = state.cards.size > 0;
+    $("#videos").dataset.loaded = "true";
   } catch (err) {
     error.textContent = err.message;
   }
