@@ -30,6 +30,38 @@ from app.validation import SORA_SIZES, parse_seconds, resolve_model_name
 router = APIRouter(tags=["videos"])
 
 VIDEO_FORMS = 'send `video` as an MP4 file, as multipart `video[id]`, or as JSON {"video": {"id": "video_..."}}'
+_VIDEO_REF = {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}
+_PROMPT = {"type": "string", "minLength": 1}
+_SECONDS = {"type": "string", "description": "Seconds to add (OpenAI: 4-20; here up to T2V_MAX_SECONDS in all)."}
+
+
+def request_body(multipart: dict, json: dict, required: list[str]) -> dict:
+    """The OpenAPI request body of a route that reads its body itself (multipart or JSON)."""
+
+    def schema(properties: dict) -> dict:
+        return {"type": "object", "required": required, "properties": properties}
+
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": schema(multipart)},
+                "application/json": {"schema": schema(json)},
+            },
+        }
+    }
+
+
+EXTENSIONS_BODY = request_body(
+    {
+        "prompt": _PROMPT,
+        "seconds": _SECONDS,
+        "video": {"type": "string", "format": "binary"},
+        "model": {"type": "string"},
+    },
+    {"prompt": _PROMPT, "seconds": _SECONDS, "video": _VIDEO_REF},
+    ["prompt", "seconds", "video"],
+)
 # Settings a continuation takes over from the video it continues.
 INHERITED = ("model", "size", "fps", "seed", "num_inference_steps", "guidance_scale", "negative_prompt")
 
@@ -77,7 +109,12 @@ def check_total(source_seconds: float, added: float, settings: Settings, param: 
         )
 
 
-@router.post("/videos/extensions", summary="Extend a completed video", responses={200: {"model": Video}})
+@router.post(
+    "/videos/extensions",
+    summary="Extend a completed video",
+    openapi_extra=EXTENSIONS_BODY,
+    responses={200: {"model": Video}},
+)
 def extend_video(
     body: Annotated[dict, Depends(read_body)],
     settings: SettingsDep,

@@ -18,7 +18,14 @@ from app.errors import InvalidRequest
 from app.inputs.prepare import PREPARED
 from app.inputs.sources import OVERRIDABLE, video_id_of
 from app.routes import videos
-from app.routes.extensions import INHERITED, ContinuationInputs, check_total, completed_video, seconds_text
+from app.routes.extensions import (
+    INHERITED,
+    ContinuationInputs,
+    check_total,
+    completed_video,
+    request_body,
+    seconds_text,
+)
 from app.validation import parse_seconds
 
 
@@ -27,8 +34,20 @@ router = APIRouter(tags=["videos"])
 FORMS = 'send `from` and `to` as video ids: {"from": {"id": "video_..."}, "to": {"id": "video_..."}}'
 
 
+_REF = {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}
+_FIELDS = {"prompt": {"type": "string", "minLength": 1}, "seconds": {"type": "string"}}
+TRANSITIONS_BODY = request_body(
+    {**_FIELDS, "from[id]": {"type": "string"}, "to[id]": {"type": "string"}},
+    {**_FIELDS, "from": _REF, "to": _REF},
+    ["prompt"],
+)
+
+
 @router.post(
-    "/videos/transitions", summary="Join two completed videos with a bridge", responses={200: {"model": Video}}
+    "/videos/transitions",
+    summary="Join two completed videos with a bridge",
+    openapi_extra=TRANSITIONS_BODY,
+    responses={200: {"model": Video}},
 )
 def transition(
     body: Annotated[dict, Depends(read_body)],

@@ -98,6 +98,9 @@ SCHEMA_VALID_MAY_BE_REFUSED = {
     ("POST", "/v1/videos/edits"),
     ("POST", "/v1/videos/characters"),
     ("POST", "/v1/videos/{video_id}/remix"),
+    # They continue the caller's completed videos.
+    ("POST", "/v1/videos/extensions"),
+    ("POST", "/v1/videos/transitions"),
 }
 
 
