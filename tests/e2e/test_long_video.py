@@ -1,5 +1,6 @@
 """Videos longer than one render: chunked continuation through the whole server, resumed after a
-worker is killed mid-chunk, on the embedded model and on tiny pipelines of each family."""
+worker is killed mid-chunk, on the embedded model and on tiny pipelines of each family. Sora's
+12 s at 1280x720 and an extension through the default stack: test_long_video_stack.py."""
 
 import json
 
@@ -43,22 +44,6 @@ def long_worker(env, redis, session_dir):
     )
     yield worker
     worker.stop()
-
-
-def test_sora_length_and_size_on_the_embedded_model(client, long_worker, redis, tmp_path):
-    video = client.videos.create_and_poll(
-        model="embedded-long", prompt="a red square moving right", seconds="12", size="1280x720", poll_interval_ms=100
-    )
-    assert video.status == "completed", video.error
-    assert (video.seconds, video.size) == ("12", "1280x720")
-    extra = video.model_extra
-    assert "native size 96x64" in extra["warning"]
-    assert extra["num_frames"] == 12 * 8 + 1
-    assert extra["chunks"]["done"] == extra["chunks"]["total"] > 1
-    frames = decode_mp4(client.videos.download_content(video.id).read())
-    assert frames.shape == (97, 720, 1280, 3)
-    stored = _record(redis, video.id)
-    assert len(stored["long_video"]["attempts"]) == extra["chunks"]["total"]
 
 
 @pytest.mark.parametrize("model", ["tiny-wan-long", "tiny-ltx-long", "tiny-cogvideox-long"])
