@@ -9,10 +9,9 @@ from pathlib import Path
 
 PIPELINE_DIR = Path(__file__).resolve().parent / "pipeline"
 # Trained sizes as "WxH"; the first is the default.
-SIZES = ["64x64", "96x64"]
-# Frame counts to request. The VAE is frame-wise (temporal scale 1) and WanPipeline
-# rounds num_frames to n * scale + 1, so it returns one frame more (18 and 10); the
-# transformer was trained on exactly those lengths.
+SIZES = ["64x64", "96x64", "64x96"]
+# Frame counts to request: 4k + 1 (the VAE compresses time 4x after the first frame),
+# so WanPipeline returns exactly the frames asked (5 and 3 latent frames).
 FRAME_COUNTS = [17, 9]
 FPS = 8
 DEFAULT_STEPS = 20

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.embedded import FPS, FRAME_COUNTS
+from models.embedded import FPS, FRAME_COUNTS, SIZES
 from models.embedded.architecture import (
     FLOW_SHIFT,
     TRANSFORMER_PATCH,
@@ -46,7 +46,6 @@ from models.embedded.world import ClipSpec, render, sample_spec
 
 
 SEED = 1234
-SIZES = ["64x64", "96x64", "64x96"]
 CAPTION_DROPOUT = 0.1
 # Share of training clips whose start is anywhere, so the object may bounce off an edge
 # (long continuations must stay lawful); the others keep the captioned direction throughout.

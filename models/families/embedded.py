@@ -10,7 +10,7 @@ _CAPTION_STYLE = embedded.PIPELINE_DIR.parent / "caption_style.md"
 EMBEDDED = FamilySpec(
     name="embedded",
     pipeline_class="WanPipeline",
-    # Wan's VAE: 4x temporal compression after the first frame.
+    # Wan's VAE: 4x temporal compression after the first frame (17 and 9 frames: 5 and 3 latents).
     frame_rule=FrameRule(multiple=4, offset=1),
     spatial_multiple=16,
     default_size=embedded.SIZES[0],
@@ -24,7 +24,7 @@ EMBEDDED = FamilySpec(
     max_steps=200,
     default_guidance=embedded.DEFAULT_GUIDANCE,
     supports_negative_prompt=True,
-    scheduler_notes="FlowMatchEulerDiscreteScheduler, as trained.",
+    scheduler_notes="UniPCMultistepScheduler, flow matching with shift 3.0, as trained.",
     caption_style_path=_CAPTION_STYLE if _CAPTION_STYLE.exists() else None,
     default_frames=embedded.FRAME_COUNTS[0],
     allowed_frame_counts=tuple(sorted(embedded.FRAME_COUNTS)),

@@ -94,7 +94,7 @@ INVALID = [
     ("tiny-hunyuan", {"negative_prompt": "blurry"}, "negative_prompt", "does not use negative prompts"),
     ("tiny-mochi", {"size": "56x32"}, "size", "multiples of 16"),
     ("tiny-mochi", {"seconds": "0"}, "seconds", "at most 60"),
-    ("tiny-embedded", {"size": "64x96"}, "size", "allowed sizes: 64x64, 96x64"),
+    ("tiny-embedded", {"size": "96x96"}, "size", "allowed sizes: 64x64, 96x64, 64x96"),
     ("tiny-embedded", {"seconds": "61"}, "seconds", "T2V_MAX_SECONDS"),
 ]
 
