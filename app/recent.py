@@ -34,6 +34,11 @@ class Recent(Generic[T]):
             return False, None
         return True, entry[1]
 
+    def forget(self, redis: Redis) -> None:
+        """Drop the remembered answer: this process just changed what it reads."""
+        with self._lock:
+            self._answers.pop(redis, None)
+
     def __call__(self, redis: Redis) -> T:
         hit, answer = self.known(redis)
         if hit:

@@ -8,6 +8,8 @@ import time
 
 from redis import Redis
 
+from app.recent import Recent
+
 
 CHARACTER_ID_RE = re.compile(r"^char_[0-9a-f]{32}$")
 MAX_NAME_CHARS = 80
@@ -38,9 +40,26 @@ def is_character_id(value: str) -> bool:
     return bool(CHARACTER_ID_RE.match(value))
 
 
+# Tenants that have ever named a character. Most never do, so a create reads this set (remembered
+# for a second, shared by all tenants) instead of asking Redis for the tenant's names every time.
+OWNERS_KEY = "t2v:characters:owners"
+
+
+def _owners_with_characters(redis: Redis) -> set[str]:
+    return {owner.decode() for owner in redis.smembers(OWNERS_KEY)}
+
+
+recent_owners = Recent(_owners_with_characters)
+
+
 def claim_name(redis: Redis, owner: str, name: str, character_id: str) -> bool:
     """Reserve `name` for `character_id`; False when the tenant already has it."""
-    return bool(redis.hsetnx(_names_key(owner), name_key(name), character_id))
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.hsetnx(_names_key(owner), name_key(name), character_id)
+        pipe.sadd(OWNERS_KEY, owner)
+        claimed, _ = pipe.execute()
+    recent_owners.forget(redis)
+    return bool(claimed)
 
 
 def release_name(redis: Redis, owner: str, name: str) -> None:
@@ -64,6 +83,8 @@ def frame(redis: Redis, character_id: str) -> bytes | None:
 
 
 def of_owner(redis: Redis, owner: str) -> list[dict]:
+    if owner not in recent_owners(redis):
+        return []
     ids = [v.decode() for v in redis.hvals(_names_key(owner))]
     if not ids:
         return []

@@ -20,7 +20,12 @@ BAD_REQUESTS = [
     ({"prompt": "x", "model": "no-such-model"}, "model", "available models"),
     ({"prompt": "x", "num_inference_steps": 5000}, "num_inference_steps", "maximum"),
     ({"prompt": "x", "seed": -3}, "seed", "greater than or equal"),
-    ({"prompt": "x", "input_reference": {"image_url": "http://example.com/a.png"}}, "input_reference", "not supported"),
+    (
+        {"prompt": "x", "input_reference": {"image_url": "http://93.184.216.34/a.png"}},
+        "input_reference.image_url",
+        "must use https",
+    ),
+    ({"prompt": "x", "input_reference": {"file_id": "file_123"}}, "input_reference.file_id", "image_url"),
 ]
 
 

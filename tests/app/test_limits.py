@@ -27,6 +27,8 @@ def api(tmp_path_factory):
         T2V_RATE_LIMIT_PER_MINUTE=str(PER_MINUTE),
         T2V_MAX_ACTIVE_VIDEOS_PER_TENANT=str(MAX_ACTIVE),
         T2V_MAX_BODY_BYTES=str(MAX_BODY),
+        # Create takes uploads (input_reference), so its bodies are bounded by the upload limit.
+        T2V_MAX_UPLOAD_BYTES=str(MAX_BODY),
         T2V_METRICS_TOKEN=METRICS_TOKEN,
     ) as api:
         yield api
