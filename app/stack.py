@@ -212,17 +212,20 @@ class Stack:
 
     def _videos_in_progress(self) -> list[str]:
         from app.liveness import live_workers
-        from app.records import RecordStore
+        from app.records import ACTIVE_SET, RecordStore
 
         if not self.redis_url:
             return []
         pids = {c.process.pid for c in self.children if c.running()}
         redis = Redis.from_url(self.redis_url, socket_timeout=2)
         try:
-            workers = live_workers(redis).values()
-            # A worker's announcement can still name the video it finished a moment ago.
-            held = [w["current_video"] for w in workers if w.get("pid") in pids and w.get("current_video")]
-            return [v for v in held if (RecordStore(redis).get(v) or {}).get("status") == "in_progress"]
+            ours = {name for name, w in live_workers(redis).items() if w.get("pid") in pids}
+            # The record names the worker that claimed it the moment it claims; a worker's
+            # announcement is refreshed only every few seconds, so it can lag a just-started render.
+            store = RecordStore(redis)
+            active = sorted(v.decode() for v in redis.smembers(ACTIVE_SET))
+            records = [store.get(v) or {} for v in active]
+            return [r["id"] for r in records if r.get("status") == "in_progress" and r.get("worker") in ours]
         except RedisError:
             return []
 
