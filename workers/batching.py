@@ -289,12 +289,9 @@ def _finish(ctx, model: LoadedModel, record: dict, result: SampleResult, claimed
     import tempfile
     from pathlib import Path
 
-    from app.status import VideoStatus
-    from app.webhooks.events import VIDEO_COMPLETED, emit
     from workers import render
     from workers.encode import EncodeError, write_outputs
     from workers.longvideo.runner import delivered_size, keep_clip_latents
-    from workers.redis_retry import until_redis_answers
 
     video_id, attempt = record["id"], record["attempts"]
     timings = {
@@ -316,26 +313,8 @@ def _finish(ctx, model: LoadedModel, record: dict, result: SampleResult, claimed
     timings = {k: round(v, 4) for k, v in timings.items()}
     timings["step_median"] = round(statistics.median(result.step_seconds), 4) if result.step_seconds else None
     timings["batch"] = len(ctx.batch)
-    finished = until_redis_answers(
-        lambda: ctx.store.transition(
-            video_id,
-            {
-                "status": VideoStatus.COMPLETED.value,
-                "progress": 100,
-                "completed_at": int(time.time()),
-                "timings": timings,
-                "artifact_attempt": attempt,
-            },
-            allowed_from=[VideoStatus.IN_PROGRESS],
-            worker=ctx.name,
-        ),
-        ctx.settings.redis_outage_budget_s,
-        f"completing {video_id}",
-    )
-    if finished is None:
-        ctx.storage.delete(video_id, attempt)
+    if not render.complete(ctx, video_id, attempt, timings):
         return "superseded"
-    emit(ctx.redis, video_id, VIDEO_COMPLETED, ctx.settings)
     keep_clip_latents(ctx, model, video_id, result.latents, record["num_frames"])
     render._record_metrics(ctx, record["model"], timings, result.step_seconds)
     return "completed"

@@ -83,6 +83,32 @@ def _record_metrics(ctx: WorkerContext, model: str, timings: dict, step_seconds:
         pipe.execute()
 
 
+def complete(ctx: WorkerContext, video_id: str, attempt: int, timings: dict) -> bool:
+    """Mark the claimed video completed with this attempt's files; False (and the files removed)
+    when it was cancelled or deleted meanwhile, or the sweep gave it to another worker."""
+    finished = until_redis_answers(
+        lambda: ctx.store.transition(
+            video_id,
+            {
+                "status": VideoStatus.COMPLETED.value,
+                "progress": 100,
+                "completed_at": int(time.time()),
+                "timings": timings,
+                "artifact_attempt": attempt,
+            },
+            allowed_from=[VideoStatus.IN_PROGRESS],
+            worker=ctx.name,
+        ),
+        ctx.settings.redis_outage_budget_s,
+        f"completing {video_id}",
+    )
+    if finished is None:
+        ctx.storage.delete(video_id, attempt)
+        return False
+    emit(ctx.redis, video_id, VIDEO_COMPLETED, ctx.settings)
+    return True
+
+
 def render_video(video_id: str) -> str:
     ctx = current()
     claimed_at = time.time()
@@ -185,27 +211,8 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
     timings = {k: round(v, 4) for k, v in timings.items()}
     timings["step_median"] = round(statistics.median(result.step_seconds), 4) if result.step_seconds else None
 
-    finished = until_redis_answers(
-        lambda: ctx.store.transition(
-            video_id,
-            {
-                "status": VideoStatus.COMPLETED.value,
-                "progress": 100,
-                "completed_at": int(time.time()),
-                "timings": timings,
-                "artifact_attempt": attempt,
-            },
-            allowed_from=[VideoStatus.IN_PROGRESS],
-            worker=ctx.name,
-        ),
-        ctx.settings.redis_outage_budget_s,
-        f"completing {video_id}",
-    )
-    if finished is None:
-        # Cancelled or deleted during encoding, or the sweep gave the video to another worker.
-        ctx.storage.delete(video_id, attempt)
+    if not complete(ctx, video_id, attempt, timings):
         return "superseded"
-    emit(ctx.redis, video_id, VIDEO_COMPLETED, ctx.settings)
     if is_long_video(record):
         finish_checkpoints(ctx, video_id)
     else:
