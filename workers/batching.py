@@ -20,7 +20,7 @@ import torch
 from models.accelerators import reset_after_interrupted_call
 from models.loader import LoadedModel
 from models.recipe import call_arguments, fit_scheduler
-from workers.runtime import SampleResult
+from workers.runtime import SampleResult, sample_params
 
 
 log = logging.getLogger(__name__)
@@ -133,20 +133,6 @@ def is_plain(ctx, record: dict) -> bool:
     return not is_long_video(record) and not record_conditions(ctx.storage, record)
 
 
-def params_of(record: dict) -> dict:
-    return {
-        "prompt": record["revised_prompt"] or record["prompt"],
-        "negative_prompt": record["negative_prompt"],
-        "height": record["height"],
-        "width": record["width"],
-        "num_frames": record["num_frames"],
-        "num_inference_steps": record["num_inference_steps"],
-        "guidance_scale": record["guidance_scale"],
-        "seed": record["seed"],
-        "fps": record["fps"],
-    }
-
-
 def render_with_batch(ctx, video_id: str, claimed_at: float) -> str | None:
     """Render the claimed `video_id` together with queued videos that can share its call.
 
@@ -188,7 +174,7 @@ def _claim_others(ctx, model: LoadedModel, first: dict, wanted: int) -> list[dic
     from app.status import VideoStatus
     from app.webhooks.events import VIDEO_IN_PROGRESS, emit
 
-    key = batch_key(model, params_of(first))
+    key = batch_key(model, sample_params(first))
     queue_key = Queue.redis_queue_namespace_prefix + render_queue_name(first["model"])
     job_ids = ctx.redis.lrange(queue_key, 0, SCAN_FACTOR * wanted)
     ids = [v for v in (_video_of(j) for j in job_ids) if v and v != first["id"]]
@@ -200,7 +186,7 @@ def _claim_others(ctx, model: LoadedModel, first: dict, wanted: int) -> list[dic
             continue
         if current_job(record)[0] != job_id.decode() or not is_plain(ctx, record):
             continue
-        if batch_key(model, params_of(record)) != key:
+        if batch_key(model, sample_params(record)) != key:
             continue
         ctx.batch = [first["id"], *(r["id"] for r in claimed), record["id"]]  # announced before the claim
         started = time.time()
@@ -246,7 +232,7 @@ def _render_batch(ctx, model: LoadedModel, load_seconds: float, records: list[di
             raise RenderCancelled(first["id"])
 
     try:
-        results = sample_batch(model, [params_of(r) for r in records], on_step)
+        results = sample_batch(model, [sample_params(r) for r in records], on_step)
     except RenderCancelled:
         return "cancelled"
     except Exception as exc:

@@ -34,7 +34,7 @@ from workers.longvideo.runner import (
     render_long_video,
 )
 from workers.redis_retry import until_redis_answers
-from workers.runtime import RenderCancelled, sample
+from workers.runtime import RenderCancelled, sample, sample_params
 
 
 log = logging.getLogger(__name__)
@@ -184,17 +184,7 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
         if not still_running:
             raise RenderCancelled(video_id)
 
-    params = {
-        "prompt": record["revised_prompt"] or record["prompt"],
-        "negative_prompt": record["negative_prompt"],
-        "height": record["height"],
-        "width": record["width"],
-        "num_frames": record["num_frames"],
-        "num_inference_steps": record["num_inference_steps"],
-        "guidance_scale": record["guidance_scale"],
-        "seed": record["seed"],
-        "fps": record["fps"],
-    }
+    params = sample_params(record)
     with tempfile.TemporaryDirectory(prefix="t2v-render-") as scratch:
         if is_long_video(record):
             # Checkpointed chunks streamed into one encoder (workers/longvideo).

@@ -148,6 +148,21 @@ class SampleResult:
     latents: torch.Tensor | None = None
 
 
+def sample_params(record: dict) -> dict:
+    """What `sample` needs from a video record: the revised prompt when expansion made one."""
+    return {
+        "prompt": record["revised_prompt"] or record["prompt"],
+        "negative_prompt": record["negative_prompt"],
+        "height": record["height"],
+        "width": record["width"],
+        "num_frames": record["num_frames"],
+        "num_inference_steps": record["num_inference_steps"],
+        "guidance_scale": record["guidance_scale"],
+        "seed": record["seed"],
+        "fps": record["fps"],
+    }
+
+
 def sample(
     model: LoadedModel,
     params: dict,

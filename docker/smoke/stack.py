@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 import yaml
+from compose_vars import interpolate  # beside this script
 from openai import OpenAI
 
 
@@ -48,24 +49,7 @@ REPLICAS = {
     "notifier": ["notifier"],
 }
 DOCKER = os.environ.get("DOCKER", "docker")
-VARIABLE = re.compile(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 figures: dict[str, str] = {}
-
-
-def interpolate(text: str, environment: dict[str, str]) -> str:
-    def substitute(match: re.Match) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name, op, arg = match.group("name"), match.group("op"), match.group("arg")
-        value = environment.get(name)
-        unset = not value if op and op.startswith(":") else value is None
-        if op and op.endswith("-") and unset:
-            return arg
-        if op and op.endswith("?") and unset:
-            raise SystemExit(f"{name}: {arg}")
-        return value or ""
-
-    return VARIABLE.sub(substitute, text)
 
 
 def seconds(duration: str | int) -> int:
@@ -183,7 +167,11 @@ def load_compose(port: int) -> dict:
         "T2V_DEFAULT_MODEL": MODEL,
         "T2V_CPU_WORKER_MODELS": MODEL,
     }
-    return yaml.safe_load(interpolate((ROOT / "docker-compose.yml").read_text(), environment))["services"]
+    try:
+        text = interpolate((ROOT / "docker-compose.yml").read_text(), environment)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    return yaml.safe_load(text)["services"]
 
 
 def image_checks() -> None:

@@ -40,7 +40,7 @@ from models.embedded.training_utils import (
     Checkpointer,
     ExponentialMovingAverage,
     LossLog,
-    warmup_cosine,
+    warmup_cosine_schedule,
 )
 from models.embedded.world import ClipSpec, render, sample_spec
 
@@ -161,11 +161,7 @@ def train_vae(steps: int, batch_size: int = 4) -> None:
     else:
         warm_start(vae)  # its past-frame taps are zero already
     log.truncate_after(start)
-    for group in optimizer.param_groups:  # LambdaLR resumes from last_epoch only with initial_lr set
-        group.setdefault("initial_lr", group["lr"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: warmup_cosine(step, steps, warmup=30), last_epoch=start - 1
-    )
+    scheduler = warmup_cosine_schedule(optimizer, steps, warmup=30, start=start)
     vae.train()
     progress = tqdm(range(start, steps), initial=start, total=steps, desc="vae", mininterval=15)
     for step in progress:
@@ -208,11 +204,7 @@ def train_decoder(steps: int, batch_size: int = 4) -> None:
         optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
     log.truncate_after(start)
-    for group in optimizer.param_groups:
-        group.setdefault("initial_lr", group["lr"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: warmup_cosine(step, steps, warmup=20), last_epoch=start - 1
-    )
+    scheduler = warmup_cosine_schedule(optimizer, steps, warmup=20, start=start)
     vae.train()
     progress = tqdm(range(start, steps), initial=start, total=steps, desc="decoder", mininterval=15)
     for step in progress:
@@ -377,11 +369,7 @@ def train_transformer(steps: int, tokens_per_batch: int = 2560) -> None:
         ema.shadow = state["ema"]
         start = state["step"]
     log.truncate_after(start)
-    for group in optimizer.param_groups:  # LambdaLR resumes from last_epoch only with initial_lr set
-        group.setdefault("initial_lr", group["lr"])
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: warmup_cosine(step, steps, warmup=100), last_epoch=start - 1
-    )
+    scheduler = warmup_cosine_schedule(optimizer, steps, warmup=100, start=start)
     networks.train()
     progress = tqdm(range(start, steps), initial=start, total=steps, desc="transformer", mininterval=15)
     for step in progress:

@@ -22,6 +22,17 @@ def warmup_cosine(step: int, total: int, warmup: int, floor: float = 0.1) -> flo
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def warmup_cosine_schedule(
+    optimizer: torch.optim.Optimizer, total: int, warmup: int, start: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """`warmup_cosine` as a scheduler that resumes at step `start` of a restored optimizer."""
+    for group in optimizer.param_groups:  # LambdaLR resumes from last_epoch only with initial_lr set
+        group.setdefault("initial_lr", group["lr"])
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, total, warmup=warmup), last_epoch=start - 1
+    )
+
+
 class Checkpointer:
     """Saves `state()` atomically every few minutes so a killed run resumes where it was."""
 

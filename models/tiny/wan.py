@@ -6,6 +6,24 @@ from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipe
 from models.tiny.text import tiny_t5_encoder, tiny_tokenizer
 
 
+def tiny_transformer(attention_head_dim: int = 12) -> WanTransformer3DModel:
+    """The tiny transformer; another head width gives the same layer names with other shapes."""
+    return WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=attention_head_dim,
+        in_channels=16,
+        out_channels=16,
+        text_dim=32,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+    )
+
+
 def build(seed: int = 0) -> WanPipeline:
     torch.manual_seed(seed)
     tokenizer = tiny_tokenizer(model_max_length=32)
@@ -17,20 +35,7 @@ def build(seed: int = 0) -> WanPipeline:
         num_res_blocks=1,
         temperal_downsample=[False, True, True],
     )
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
-        in_channels=16,
-        out_channels=16,
-        text_dim=32,
-        freq_dim=256,
-        ffn_dim=32,
-        num_layers=2,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32,
-    )
+    transformer = tiny_transformer()
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
     return WanPipeline(
         tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler

@@ -2,6 +2,7 @@
 properties a deployment relies on."""
 
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -21,27 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 CATALOG = ROOT / "models" / "catalog.toml"
-
-# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}; `$$` is a literal `$`.
-VARIABLE = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
-
-
-def interpolate(text: str, environment: dict[str, str]) -> str:
-    """Compose's variable substitution (the parser package leaves it to the caller)."""
-
-    def substitute(match: re.Match) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name, op, arg = match.group("name"), match.group("op"), match.group("arg")
-        value = environment.get(name)
-        unset_or_empty = not value if op and op.startswith(":") else value is None
-        if op and op.endswith("-") and unset_or_empty:
-            return arg
-        if op and op.endswith("?") and unset_or_empty:
-            raise ValueError(f"{name}: {arg}")
-        return value or ""
-
-    return VARIABLE.sub(substitute, text)
+# The smoke test's stack driver reads the compose file with the same substitution.
+sys.path.insert(0, str(ROOT / "docker" / "smoke"))
+from compose_vars import VARIABLE, interpolate  # noqa: E402
 
 
 def load(environment: dict[str, str] | None = None) -> dict:

@@ -6,12 +6,13 @@ import sys
 import numpy as np
 import pytest
 import torch
-from diffusers import WanPipeline, WanTransformer3DModel
+from diffusers import WanPipeline
 
 from models.catalog import CatalogEntry
 from models.loader import ModelLoadError, load_model
 from models.tiny import build_tiny_pipeline
 from models.tiny.lora import build_lora
+from models.tiny.wan import tiny_transformer
 from tests.support import ROOT, base_env
 
 
@@ -25,20 +26,7 @@ def built(tmp_path_factory):
     lora = build_lora(WanPipeline.from_pretrained(str(base)).transformer, root / "lora", seed=3)
     torch.manual_seed(0)
     # Same layer names, other widths: what a LoRA made for another model size looks like.
-    other = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=16,
-        in_channels=16,
-        out_channels=16,
-        text_dim=32,
-        freq_dim=256,
-        ffn_dim=32,
-        num_layers=2,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32,
-    )
+    other = tiny_transformer(attention_head_dim=16)
     mismatched = build_lora(other, root / "other-lora", seed=4)
     return {"root": root, "base": base, "lora": lora, "mismatched": mismatched}
 
