@@ -38,9 +38,10 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = os.environ.get("T2V_SMOKE_PROJECT", "t2v-smoke")
 MODEL = "tiny-wan"
-# The render that is killed mid-way: enough steps to run for tens of seconds on a CPU, so the
-# kill lands mid-render and the takeover still finishes in well under a minute.
-SLOW_RENDER = {"size": "64x64", "seconds": "4", "num_inference_steps": 100}
+# The render that is killed mid-way: the tiny model's largest clip and its most steps, so even on
+# an idle machine it runs for many seconds and the kill lands mid-render (at 64x64 and 100 steps an
+# idle machine finished it before the kill), while the takeover still ends within a few minutes.
+SLOW_RENDER = {"size": "128x128", "seconds": "4", "num_inference_steps": 200}
 # Compose service -> container names started for it (a second CPU worker takes over a killed one).
 REPLICAS = {
     "redis": ["redis"],
