@@ -111,6 +111,13 @@ def test_type_a_prompt_watch_it_render_play_it_and_delete_it(browser, api_url, t
             screenshot(browser, tmp_path, "2-rendering", card)
         time.sleep(0.05)
     assert card.get_attribute("data-status") == "completed", card.text
+    # The page polls the list every 3 s for videos it does not stream (other tests leave queued ones):
+    # a listing fetched before the end must not turn the finished card back.
+    statuses = set()
+    for _ in range(40):
+        statuses.add(card.get_attribute("data-status"))
+        time.sleep(0.1)
+    assert statuses == {"completed"}, statuses
     moving = sorted(v for v in seen if 0 < v < 100)
     assert len(moving) >= 2, f"the progress bar did not move: {sorted(seen)}"
     assert preview_shown, "no preview appeared while rendering"

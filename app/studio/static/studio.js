@@ -163,6 +163,10 @@ function contentUrl(id, variant = "video") {
 
 function showVideo(video, newest = false) {
   let card = state.cards.get(video.id);
+  // A listing fetched before the live stream announced the end is stale: a finished card stays finished.
+  if (card && FINAL.has(card.dataset.status) && !FINAL.has(video.status)) return card;
+  // While a live stream follows the card, its events are fresher than any listing.
+  if (card && state.streams.has(video.id) && !FINAL.has(video.status)) return card;
   if (!card) {
     card = $("#video-template").content.firstElementChild.cloneNode(true);
     card.id = `video-${video.id}`;
@@ -235,9 +239,11 @@ function follow(id) {
   });
   for (const type of FINAL) {
     on(type, (data) => {
-      stopFollowing(id);
+      // The card shows its end before the stream's slot goes to another unfinished video.
       if (data.video) render(card, data.video);
-      else refresh();
+      else card.dataset.status = type;
+      stopFollowing(id);
+      if (!data.video) refresh();
     });
   }
   source.onerror = () => {
@@ -255,7 +261,7 @@ function stopFollowing(id) {
   state.streams.delete(id);
   // A free slot: follow the next unfinished video that waits for one.
   for (const [other, card] of state.cards) {
-    if (!FINAL.has(card.dataset.status) && !state.streams.has(other)) {
+    if (other !== id && !FINAL.has(card.dataset.status) && !state.streams.has(other)) {
       follow(other);
       break;
     }
