@@ -20,6 +20,7 @@ import torch
 
 from workers.conditioning import Conditions, Pin
 from workers.conditioning.latent_space import latent_space_of
+from workers.conditioning.stored import record_conditions
 from workers.encode import VideoEncoder, to_uint8
 from workers.longvideo.checkpoint import Checkpoints
 from workers.longvideo.matching import match_statistics
@@ -114,6 +115,8 @@ def render_long_video(ctx, model, record: dict, params: dict, on_step: Callable,
     render_size = (record["width"], record["height"])
     before = SourceVideo(ctx.storage, video_id, record["extends"]) if record.get("extends") else None
     after = SourceVideo(ctx.storage, video_id, record["transition_to"]) if record.get("transition_to") else None
+    # What the request itself brought (an image as the first frame, a character's reference).
+    stored = record_conditions(ctx.storage, record)
     result = LongVideoResult(files={})
     encode = _Timer()
     # Frames from finished videos arrive at their delivered size: then everything is encoded at
@@ -148,7 +151,7 @@ def render_long_video(ctx, model, record: dict, params: dict, on_step: Callable,
             head = resized(after.head(plan.closing_frames), *render_size)
         for chunk in range(done, plan.chunks):
             closing = head if plan.closes and chunk == plan.chunks - 1 else None
-            latents, frames, timing = _render_chunk(model, plan, chunk, params, start, closing, on_step)
+            latents, frames, timing = _render_chunk(model, plan, chunk, params, start, closing, on_step, stored)
             result.denoise_seconds += timing.denoise_seconds
             result.decode_seconds += timing.decode_seconds
             result.step_seconds += timing.step_seconds
@@ -224,8 +227,11 @@ def keep_clip_latents(ctx, model, video_id: str, latents, num_frames: int) -> No
         log.warning("could not keep the final latents of %s", video_id, exc_info=True)
 
 
-def _render_chunk(model, plan: ChunkPlan, chunk: int, params: dict, start: _Start, closing, on_step):
-    """Sample one chunk; its delivered frames as uint8, colour-matched to what it continues."""
+def _render_chunk(model, plan: ChunkPlan, chunk: int, params: dict, start: _Start, closing, on_step, stored: dict):
+    """Sample one chunk; its delivered frames as uint8, colour-matched to what it continues.
+
+    `stored` holds the request's own conditions (`record_conditions`): its pinned frames belong
+    to the start of the video, so to the first chunk; its references hold in every chunk."""
     steps = params["num_inference_steps"]
 
     def chunk_step(step: int, total: int) -> None:
@@ -239,7 +245,10 @@ def _render_chunk(model, plan: ChunkPlan, chunk: int, params: dict, start: _Star
         "num_inference_steps": steps,
         "seed": (params["seed"] + chunk * SEED_STRIDE) % 2**63,
     }
-    conditions = Conditions()
+    requested = stored.get("conditions") or Conditions()
+    conditions = Conditions(references=list(requested.references))
+    if chunk == 0 and start.latents is None and start.frames is None:
+        conditions.pins.extend(requested.pins)
     if start.latents is not None:
         conditions.pins.append(Pin(at=0, frames=plan.overlap_latents, latents=True, data=start.latents))
     elif start.frames is not None:
@@ -248,7 +257,7 @@ def _render_chunk(model, plan: ChunkPlan, chunk: int, params: dict, start: _Star
         # The bridge ends on known frames (a loop's first frames, the next video's): pinned last.
         count = plan.closing_frames
         conditions.pins.append(Pin(at=-count, frames=count, data=closing.astype(np.float32) / 255.0))
-    sampled = sample(model, chunk_params, chunk_step, conditions=conditions)
+    sampled = sample(model, chunk_params, chunk_step, conditions=conditions, read_input=stored.get("read_input"))
     frames = np.asarray(sampled.frames[: plan.chunk_frames], dtype=np.float32)
     first = plan.first_new_frame(chunk)
     if start.reference is not None and first > 0:
