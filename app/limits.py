@@ -12,10 +12,8 @@ import math
 import time
 
 from redis import Redis
-from redis.client import Pipeline
 
 from app.errors import RateLimited
-from app.records import owner_active_key
 
 
 WINDOW_S = 60
@@ -48,20 +46,12 @@ def check_request_rate(redis: Redis, tenant: str, per_minute: int) -> None:
         )
 
 
-def watch_active_videos(pipe: Pipeline, tenant: str, limit: int) -> None:
-    """Inside a transaction being built on `pipe` (before its MULTI): refuse a new video while
-    `tenant` has `limit` unfinished ones (0: no limit). The count is WATCHed, so a concurrent
-    create or finish of the same tenant aborts the transaction (the caller retries) instead of
-    letting two creates both see room for one."""
-    if limit <= 0:
-        return
-    key = owner_active_key(tenant)
-    pipe.watch(key)
-    active = pipe.scard(key)
-    if active >= limit:
-        raise RateLimited(
-            f"Too many unfinished videos: {active} queued or in progress, the limit is {limit}. "
-            "Wait for one to finish or cancel one.",
-            retry_after_s=ACTIVE_VIDEOS_RETRY_AFTER_S,
-            code="too_many_active_videos",
-        )
+def too_many_active_videos(active: int, limit: int) -> RateLimited:
+    """The refusal of a new video while its tenant has `limit` unfinished ones (app/commit.py counts
+    them in the same atomic call that would write the video)."""
+    return RateLimited(
+        f"Too many unfinished videos: {active} queued or in progress, the limit is {limit}. "
+        "Wait for one to finish or cancel one.",
+        retry_after_s=ACTIVE_VIDEOS_RETRY_AFTER_S,
+        code="too_many_active_videos",
+    )

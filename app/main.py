@@ -9,7 +9,7 @@ from app.deps import RequireTenant
 from app.errors import install_error_handlers
 from app.metrics import install_metrics
 from app.records import RecordStore
-from app.redis_conn import connect
+from app.redis_conn import AsyncClients, connect
 from app.routes import events, health, models, videos, webhooks
 from app.routes.conditioned import ROUTERS as CONDITIONED_ROUTERS
 from app.schemas import CreateVideoRequest
@@ -25,6 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.catalog = load_catalog(settings.catalog)
     app.state.redis = connect(settings)
+    # What the event loop itself sends (a create's one round trip).
+    app.state.async_redis = AsyncClients(settings)
     app.state.store = RecordStore(app.state.redis)
     app.state.storage = get_storage(settings)
     # `t2v api` sets this when it binds beyond loopback: then revoking every key locks the API

@@ -4,8 +4,6 @@ Computed when a video is read (LPOS on the queue's list), never stored: it chang
 a worker takes. A job a worker has just popped, or one that is deferred, has no position (null).
 """
 
-from collections.abc import Callable
-
 from redis import Redis
 from rq import Queue
 
@@ -18,17 +16,15 @@ def _queue_key(record: dict) -> tuple[str, str]:
     return Queue.redis_queue_namespace_prefix + queue_name, job_id
 
 
-def _position(index: int | None) -> int | None:
+def position_from(index: int | None) -> int | None:
     # RQ pushes on the right and workers pop from the left.
     return None if index is None else index + 1
 
 
-def ask_position(pipe, record: dict) -> Callable[[list], int | None]:
-    """Add the lookup of `record`'s queue position to `pipe` (after its job is pushed); returns
-    what reads the answer out of `pipe.execute()`'s results. A create learns it in its own trip."""
-    at = len(pipe.command_stack)
+def look_up_position(pipe, record: dict) -> None:
+    """Add the lookup of `record`'s queue position to `pipe` (after its job is pushed), so a
+    create learns it in its own round trip; `position_from` reads the answer."""
     pipe.lpos(*_queue_key(record))
-    return lambda results: _position(results[at])
 
 
 def add_queue_positions(redis: Redis, records: list[dict]) -> list[dict]:
@@ -43,5 +39,5 @@ def add_queue_positions(redis: Redis, records: list[dict]) -> list[dict]:
             pipe.lpos(*_queue_key(record))
         indexes = pipe.execute()
     for record, index in zip(queued, indexes, strict=False):
-        record["queue_position"] = _position(index)
+        record["queue_position"] = position_from(index)
     return records

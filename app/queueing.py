@@ -23,6 +23,15 @@ def queue(name: str, redis: Redis) -> Queue:
     return Queue(name, connection=redis, serializer=JSONSerializer)
 
 
+def _queue_for_enqueue(name: str, redis: Redis) -> Queue:
+    # Kept on the client (as RQ keeps the server's version there): making an RQ Queue, with its
+    # serializer checks, cost as much as the enqueue itself.
+    queues = redis.__dict__.setdefault("_t2v_enqueue_queues", {})
+    if name not in queues:
+        queues[name] = queue(name, redis)
+    return queues[name]
+
+
 def render_job_id(video_id: str, attempt: int) -> str:
     return f"render-{video_id}-{attempt}"
 
@@ -47,7 +56,7 @@ def _enqueue(
         job_id=job_id,
         description=description,
     )
-    return queue(queue_name, redis).enqueue_many([data], pipeline=pipe)[0]
+    return _queue_for_enqueue(queue_name, redis).enqueue_many([data], pipeline=pipe)[0]
 
 
 def enqueue_render(redis: Redis, record: dict, *, timeout_s: int, result_ttl_s: int, pipe: Pipeline | None = None):

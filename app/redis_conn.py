@@ -5,11 +5,21 @@ client asks them on every new connection, so after a failover the API, the worke
 it only ever sees the returned client) and the sweep reconnect to the promoted replica by
 themselves. A connection still open to a demoted primary gets a READONLY error, which redis-py
 turns into a reconnect.
+
+The API also keeps an asyncio client per event loop (`AsyncClients`) for what its event loop
+sends itself (a create's one round trip), and `no_blocking_calls` lets the loop try work that
+usually needs no Redis at all (answers cached for a second) and hand it to a thread when it does.
 """
 
+import asyncio
+import weakref
+from contextlib import contextmanager
+from contextvars import ContextVar
 from urllib.parse import unquote, urlsplit
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.sentinel import Sentinel
 
 from app.redis_address import DEFAULT_URL, redis_url
@@ -20,10 +30,71 @@ from app.settings import Settings
 TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 
 
+class BlockingCall(Exception):
+    """A blocking Redis call inside `no_blocking_calls()`: the work belongs in a thread."""
+
+
+_refuse_blocking = ContextVar("refuse_blocking_redis_calls", default=False)
+
+
+@contextmanager
+def no_blocking_calls():
+    """Inside, a `GuardedRedis` raises BlockingCall instead of waiting on Redis (this task only)."""
+    token = _refuse_blocking.set(True)
+    try:
+        yield
+    finally:
+        _refuse_blocking.reset(token)
+
+
+class GuardedRedis(Redis):
+    """The blocking client, refusing to block where `no_blocking_calls` says the event loop runs.
+    Every command, script and pipeline passes through one of these two methods."""
+
+    def execute_command(self, *args, **options):
+        if _refuse_blocking.get():
+            raise BlockingCall(args[0])
+        return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction=True, shard_hint=None):
+        if _refuse_blocking.get():
+            raise BlockingCall("pipeline")
+        return super().pipeline(transaction, shard_hint)
+
+
 def connect(settings: Settings) -> Redis:
     if settings.redis_sentinels:
         return _primary_via_sentinels(settings)
-    return Redis.from_url(redis_url(settings), health_check_interval=15, **TIMEOUTS)
+    return GuardedRedis.from_url(redis_url(settings), health_check_interval=15, **TIMEOUTS)
+
+
+def connect_async(settings: Settings) -> AsyncRedis:
+    """The asyncio twin of `connect` (same server, timeouts and sentinels)."""
+    if settings.redis_sentinels:
+        database, credentials = _database_and_credentials(settings)
+        sentinel = AsyncSentinel(
+            sentinel_addresses(settings.redis_sentinels), sentinel_kwargs=dict(TIMEOUTS), **TIMEOUTS
+        )
+        return sentinel.master_for(
+            settings.redis_sentinel_service, db=database, health_check_interval=15, **credentials, **TIMEOUTS
+        )
+    return AsyncRedis.from_url(redis_url(settings), health_check_interval=15, **TIMEOUTS)
+
+
+class AsyncClients:
+    """One asyncio client per event loop: a client's connections belong to the loop that made them
+    (uvicorn runs one loop per process; a test client may start several)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._by_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def current(self) -> AsyncRedis:
+        loop = asyncio.get_running_loop()
+        client = self._by_loop.get(loop)
+        if client is None:
+            client = self._by_loop[loop] = connect_async(self.settings)
+        return client
 
 
 def sentinel_addresses(text: str) -> list[tuple[str, int]]:
@@ -39,16 +110,25 @@ def sentinel_addresses(text: str) -> list[tuple[str, int]]:
     return addresses
 
 
-def _primary_via_sentinels(settings: Settings) -> Redis:
+def _database_and_credentials(settings: Settings) -> tuple[int, dict]:
     # Only the credentials and the database number of T2V_REDIS_URL apply; its host is the
     # sentinels' to choose.
     url = urlsplit(settings.redis_url or DEFAULT_URL)
-    database = int(url.path.strip("/") or 0)
     credentials = {
         "username": unquote(url.username) if url.username else None,
         "password": unquote(url.password) if url.password else None,
     }
+    return int(url.path.strip("/") or 0), credentials
+
+
+def _primary_via_sentinels(settings: Settings) -> Redis:
+    database, credentials = _database_and_credentials(settings)
     sentinel = Sentinel(sentinel_addresses(settings.redis_sentinels), sentinel_kwargs=dict(TIMEOUTS), **TIMEOUTS)
     return sentinel.master_for(
-        settings.redis_sentinel_service, db=database, health_check_interval=15, **credentials, **TIMEOUTS
+        settings.redis_sentinel_service,
+        redis_class=GuardedRedis,
+        db=database,
+        health_check_interval=15,
+        **credentials,
+        **TIMEOUTS,
     )

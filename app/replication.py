@@ -26,16 +26,24 @@ class NotReplicated(RedisError):
     API answers it like any Redis outage: 503 with retry-after.)"""
 
 
-def required_replicas(redis: Redis, settings: Settings) -> int:
+def known_required_replicas(settings: Settings) -> int | None:
+    """The replicas a write must reach, when that is known without asking Redis (else None)."""
     if settings.redis_min_replicas is not None:
         return settings.redis_min_replicas
     if settings.redis_sentinels:
         return 1
-    now = time.monotonic()
-    if now - _detected["at"] > DETECT_TTL_S:
-        _detected["replicas"] = int(redis.info("replication").get("connected_slaves", 0))
-        _detected["at"] = now
+    if time.monotonic() - _detected["at"] > DETECT_TTL_S:
+        return None
     return 1 if _detected["replicas"] else 0
+
+
+def required_replicas(redis: Redis, settings: Settings) -> int:
+    needed = known_required_replicas(settings)
+    if needed is None:
+        _detected["replicas"] = int(redis.info("replication").get("connected_slaves", 0))
+        _detected["at"] = time.monotonic()
+        needed = 1 if _detected["replicas"] else 0
+    return needed
 
 
 def wait_for_replicas(redis: Redis, settings: Settings) -> None:

@@ -4,22 +4,23 @@ import secrets
 import time
 
 from redis import Redis
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
+from app.commit import CommandList, commit
 from app.errors import Conflict
 from app.expansion.plan import expand_job_timeout_s
 from app.expansion.stats import count_outcome
-from app.limits import watch_active_videos
-from app.queue_position import ask_position
+from app.queue_position import look_up_position, position_from
 from app.queueing import EXPAND_STAGE, current_job, enqueue_expand, enqueue_render
 from app.records import RecordStore, new_video_id, now_ms
-from app.replication import NotReplicated, wait_for_replicas
+from app.replication import NotReplicated, known_required_replicas, wait_for_replicas
 from app.settings import Settings
 from app.status import ACTIVE, VideoStatus
 from app.storage import Storage
 from app.validation import ResolvedRequest
+from app.webhooks.config import WebhookConfig
 from app.webhooks.events import VIDEO_CANCELLED, VIDEO_QUEUED, emit
 
 
@@ -68,35 +69,23 @@ def new_record(owner: str, prompt: str, resolved: ResolvedRequest, seed: int | N
 
 
 def submit(redis: Redis, store: RecordStore, record: dict, settings: Settings, active_limit: int = 0) -> int | None:
-    """Write the record and its first job in one transaction: both exist or neither does.
-    Returns the video's queue position, read in the same transaction (one round trip in all).
+    """Write the record and its first job in one atomic call: both exist or neither does.
+    Returns the video's queue position, read in the same call (one round trip in all).
 
-    `active_limit` (the owner's unfinished videos at most; 0: none) is checked inside that
-    transaction, so concurrent creates cannot overshoot it. Where replicas are required, the
-    video is only accepted once one holds it (app/replication.py); otherwise it is withdrawn.
+    `active_limit` (the owner's unfinished videos at most; 0: none) is checked inside that call,
+    so concurrent creates cannot overshoot it. Where replicas are required, the video is only
+    accepted once one holds it (app/replication.py); otherwise it is withdrawn.
     """
-    with redis.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                watch_active_videos(pipe, record["owner"], active_limit)
-                pipe.multi()
-                _queue_writes(redis, store, record, settings, pipe)
-                read_position = ask_position(pipe, record)
-                position = read_position(pipe.execute())
-                break
-            except WatchError:
-                continue  # the owner's active set changed under the check: count again
-    try:
-        wait_for_replicas(redis, settings)
-    except NotReplicated:
-        _withdraw(redis, store, record)
-        raise
-    emit(redis, record["id"], VIDEO_QUEUED, settings)
-    return position
+    index = commit(redis, record["owner"], active_limit, queue_writes(redis, store, record, settings))
+    after_commit(redis, store, record, settings)
+    return position_from(index)
 
 
-def _queue_writes(redis: Redis, store: RecordStore, record: dict, settings: Settings, pipe) -> None:
-    store.create(record, pipe)
+def queue_writes(redis: Redis, store: RecordStore, record: dict, settings: Settings) -> CommandList:
+    """Everything a new video writes, ending with the lookup of its queue position. Makes no
+    round trip (RQ reads the server's version once per client, through `redis`)."""
+    writes = CommandList()
+    store.create(record, writes)
     if record.get("stage") == EXPAND_STAGE:
         # The expand job queues the render itself once the prompt is rewritten.
         enqueue_expand(
@@ -104,13 +93,31 @@ def _queue_writes(redis: Redis, store: RecordStore, record: dict, settings: Sett
             record,
             timeout_s=expand_job_timeout_s(settings),
             result_ttl_s=settings.job_result_ttl_s,
-            pipe=pipe,
+            pipe=writes,
         )
     else:
         enqueue_render(
-            redis, record, timeout_s=settings.job_timeout_s, result_ttl_s=settings.job_result_ttl_s, pipe=pipe
+            redis, record, timeout_s=settings.job_timeout_s, result_ttl_s=settings.job_result_ttl_s, pipe=writes
         )
-        count_outcome(pipe, record["prompt_expansion"])
+        count_outcome(writes, record["prompt_expansion"])
+    look_up_position(writes, record)
+    return writes
+
+
+def after_commit(redis: Redis, store: RecordStore, record: dict, settings: Settings) -> None:
+    """Wait for the replicas the video must reach (or withdraw it), then announce it."""
+    try:
+        wait_for_replicas(redis, settings)
+    except NotReplicated:
+        _withdraw(redis, store, record)
+        raise
+    emit(redis, record["id"], VIDEO_QUEUED, settings)
+
+
+def after_commit_is_free(settings: Settings) -> bool:
+    """Whether `after_commit` makes no round trip (no replica to wait for, no webhook to queue),
+    so the event loop may run it."""
+    return known_required_replicas(settings) == 0 and not WebhookConfig.from_settings(settings).enabled
 
 
 def _withdraw(redis: Redis, store: RecordStore, record: dict) -> None:

@@ -3,7 +3,8 @@
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from redis import Redis
@@ -12,7 +13,8 @@ from app import videos_service
 from app.api_docs import CONTENT_RESPONSE, Video, VideoDeleted, VideoList
 from app.auth import OPEN_TENANT
 from app.body import read_body
-from app.deps import CatalogDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
+from app.commit import commit_async
+from app.deps import OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from app.errors import Conflict, Gone, InvalidRequest, NotFound
 from app.events.preview_content import serve_preview
 from app.expansion.plan import prepare as prepare_expansion
@@ -22,8 +24,9 @@ from app.idempotency import MAX_KEY_CHARS as MAX_IDEMPOTENCY_KEY_CHARS
 from app.idempotency import run_once
 from app.inputs.prepare import prepare_inputs
 from app.liveness import recent_live_models
-from app.queue_position import add_queue_positions
+from app.queue_position import add_queue_positions, position_from
 from app.records import RecordStore, is_video_id
+from app.redis_conn import BlockingCall, no_blocking_calls
 from app.schemas import CreateVideoRequest, video_object
 from app.settings import Settings
 from app.status import VideoStatus
@@ -90,33 +93,58 @@ def _once(
 
 
 @router.post("/videos", openapi_extra=_CREATE_OPENAPI, summary="Create a video", responses={200: {"model": Video}})
-def create_video(
-    body: Annotated[dict, Depends(read_body)],
-    settings: SettingsDep,
-    redis: RedisDep,
-    store: StoreDep,
-    catalog: CatalogDep,
-    owner: OwnerDep,
-    storage: StorageDep,
-    idempotency_key: IdempotencyKey = None,
-):
-    response = _once(
-        redis,
-        settings,
-        owner,
-        idempotency_key,
-        operation="create",
-        body=body,
-        produce=lambda: _create(body, settings, redis, store, catalog, owner, storage),
-    )
-    response.headers["openai-poll-after-ms"] = str(settings.poll_after_ms)
+async def create_video(request: Request, owner: OwnerDep, idempotency_key: IdempotencyKey = None):
+    # The hottest route: async, so a plain create never waits for a thread; its state comes
+    # straight from the app rather than through one dependency each.
+    state = request.app.state
+    body = await read_body(request)
+    response = None
+    if idempotency_key is None:
+        response = await _create_on_loop(state, body, owner)
+    if response is None:
+        response = await run_in_threadpool(
+            _once,
+            state.redis,
+            state.settings,
+            owner,
+            idempotency_key,
+            operation="create",
+            body=body,
+            produce=lambda: _create(
+                body, state.settings, state.redis, state.store, state.catalog, owner, state.storage
+            ),
+        )
+    response.headers["openai-poll-after-ms"] = str(state.settings.poll_after_ms)
     return response
 
 
-def _create(
-    body: dict, settings: Settings, redis: Redis, store: RecordStore, catalog: Catalog, owner: str, storage: Storage
-) -> dict:
-    """Create, and remix and edits too: their routes hand over prepared inputs (app/inputs)."""
+async def _create_on_loop(state, body: dict, owner: str) -> JSONResponse | None:
+    """A create made on the event loop, its one round trip sent by the asyncio client; None when
+    it needs a thread (an input to fetch or store, a webhook URL to resolve, an answer from Redis
+    that is not cached), and then `_create` does it all again there."""
+    if body.get("input_reference") or body.get("webhook_url") is not None:
+        return None
+    settings, redis, store = state.settings, state.redis, state.store
+    try:
+        with no_blocking_calls():
+            record, inputs, active_limit = _prepare(body, settings, redis, state.catalog, owner)
+            writes = videos_service.queue_writes(redis, store, record, settings)
+    except BlockingCall:
+        return None
+    if inputs.inputs:
+        return None
+    index = await commit_async(state.async_redis.current(), owner, active_limit, writes)
+    try:
+        with no_blocking_calls():
+            videos_service.after_commit(redis, store, record, settings)
+    except BlockingCall:
+        await run_in_threadpool(videos_service.after_commit, redis, store, record, settings)
+    record["queue_position"] = position_from(index)
+    return JSONResponse(video_object(record))
+
+
+def _prepare(body: dict, settings: Settings, redis: Redis, catalog: Catalog, owner: str) -> tuple:
+    """(record, inputs, active limit) of a new video, checked and ready to submit."""
     req = _parse_create(body)
     resolved = resolve_request(req, catalog, settings)
     inputs = prepare_inputs(body, req.prompt, resolved, catalog, settings, redis, owner)
@@ -129,6 +157,14 @@ def _create(
         record["warning"] = f"{record['warning']}; {note}" if record.get("warning") else note
     warn_without_expander(record, redis)
     active_limit = settings.max_active_videos_per_tenant if owner != OPEN_TENANT else 0
+    return record, inputs, active_limit
+
+
+def _create(
+    body: dict, settings: Settings, redis: Redis, store: RecordStore, catalog: Catalog, owner: str, storage: Storage
+) -> dict:
+    """Create, and remix and edits too: their routes hand over prepared inputs (app/inputs)."""
+    record, inputs, active_limit = _prepare(body, settings, redis, catalog, owner)
     with inputs.stored(storage, record):
         record["queue_position"] = videos_service.submit(redis, store, record, settings, active_limit)
     # A ready JSONResponse (see _once) skips FastAPI's generic encoder: this is the hottest route.

@@ -6,6 +6,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from redis import ConnectionPool, Redis
+from redis.asyncio import ConnectionPool as AsyncConnectionPool
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.connection import Connection as AsyncConnection
 from redis.connection import Connection
 
 from app.auth import create_key
@@ -13,6 +16,7 @@ from app.embedded_redis import EmbeddedRedis, free_port
 from app.liveness import announce
 from app.main import create_app
 from app.records import RecordStore
+from app.redis_conn import AsyncClients, GuardedRedis
 from app.settings import Settings
 from tests.support import Service, base_env, wait_until
 from tests.tenants import TEST_CATALOG
@@ -35,25 +39,46 @@ def redis_url(tmp_path):
     server.stop()
 
 
+class CountingAsyncConnection(AsyncConnection):
+    """The same count for the event loop's own client."""
+
+    async def send_packed_command(self, command, check_health=True):
+        CountingConnection.sends += 1
+        return await super().send_packed_command(command, check_health)
+
+
+class CountingAsyncClients(AsyncClients):
+    def current(self) -> AsyncRedis:
+        if not hasattr(self, "client"):
+            pool = AsyncConnectionPool.from_url(self.settings.redis_url, connection_class=CountingAsyncConnection)
+            self.client = AsyncRedis(connection_pool=pool)
+        return self.client
+
+
 def counting_app(redis_url: str, data_dir: Path) -> TestClient:
+    """The API with every Redis command it sends counted (one client context: one event loop)."""
     settings = Settings(redis_url=redis_url, data_dir=data_dir, catalog=TEST_CATALOG, default_model="tiny-wan")
     app = create_app(settings)
-    counted = Redis(connection_pool=ConnectionPool.from_url(redis_url, connection_class=CountingConnection))
+    counted = GuardedRedis(connection_pool=ConnectionPool.from_url(redis_url, connection_class=CountingConnection))
     app.state.redis, app.state.store = counted, RecordStore(counted)
+    app.state.async_redis = CountingAsyncClients(settings)
     return TestClient(app)
 
 
 def test_a_create_is_one_redis_round_trip_while_keys_and_workers_are_known(redis_url, tmp_path):
     announce(Redis.from_url(redis_url), "live-worker", {"models": ["tiny-wan"]}, ttl_s=60)
-    client = counting_app(redis_url, tmp_path)
-    first = client.post("/v1/videos", json={"prompt": "a red circle"}, headers={"Authorization": "Bearer sk-x"})
-    assert first.status_code == 200, first.text
-    # The worker is live, so no "waits in the queue" note; the queue position came back too.
-    assert first.json()["warning"] is None and first.json()["queue_position"] == 1
-    CountingConnection.sends = 0
-    second = client.post("/v1/videos", json={"prompt": "a blue square"}, headers={"Authorization": "Bearer sk-x"})
-    assert second.status_code == 200 and second.json()["queue_position"] == 2
-    assert CountingConnection.sends == 1
+    with counting_app(redis_url, tmp_path) as client:
+        first = client.post("/v1/videos", json={"prompt": "a red circle"}, headers={"Authorization": "Bearer sk-x"})
+        assert first.status_code == 200, first.text
+        # The worker is live, so no "waits in the queue" note; the queue position came back too.
+        assert first.json()["warning"] is None and first.json()["queue_position"] == 1
+        # The first create filled the caches (from a thread); the second opened the event loop's
+        # own connection; from then on a create is one send.
+        assert client.post("/v1/videos", json={"prompt": "a green dot"}).json()["queue_position"] == 2
+        CountingConnection.sends = 0
+        third = client.post("/v1/videos", json={"prompt": "a blue square"}, headers={"Authorization": "Bearer sk-x"})
+        assert third.status_code == 200 and third.json()["queue_position"] == 3
+        assert CountingConnection.sends == 1
 
 
 def test_a_first_key_is_required_within_a_second(redis_url, tmp_path):
