@@ -1,14 +1,18 @@
 """Videos per minute when renders of one model are denoised together (workers/batching.py).
 
 N queued embedded-model videos (same size, frames, steps and guidance; their own prompts and
-seeds), rendered and encoded in this process the way one worker would: one at a time, then in
-batches of 4 and 8, in the same run. Prints videos per minute, the speed-up over batch 1, and
-when the first video is done (a batch finishes all its videos together).
+seeds), rendered and encoded in this process the way one worker would, in the same run:
+- stock: one at a time on stock diffusers (`cpu_speedups = false`), what a worker did before;
+- batch B: fixed batches of B (a batch finishes all its videos together);
+- ramp to B: the worker's policy (workers/batching.py `BatchRamp`): one video, then 2, 4, ... up
+  to B while matching videos are still queued.
+Prints videos per minute and the speed-up over one at a time (with the CPU speed-ups), when the
+first video is done, and the mean time until a video is done (all were queued at the start).
 
-It measures the sampler and encoder in this process, as a worker with T2V_MAX_BATCH renders a
-batch, without the queue around it.
+It measures the sampler and encoder in this process, without the queue around it.
 
-    .venv/bin/python bench/batching.py [--videos 16] [--batches 1,4,8] [--size 64x64] [--frames 17] [--steps N]
+    .venv/bin/python bench/batching.py [--videos 16] [--batches 1,4,8] [--ramps 4,8] [--size 64x64]
+        [--frames 17] [--steps N] [--no-stock]
 """
 
 import argparse
@@ -27,7 +31,7 @@ from models.catalog import load_catalog
 from models.embedded.evaluate import evaluation_cases
 from models.embedded.expander import expand
 from models.loader import load_model
-from workers.batching import sample_batch
+from workers.batching import BatchRamp, sample_batch
 from workers.encode import write_outputs
 from workers.runtime import sample
 
@@ -52,14 +56,27 @@ def videos(count: int, size: str, frames: int, model, steps: int | None = None) 
     ]
 
 
-def render_all(model, queued: list[dict], batch: int) -> tuple[float, float]:
-    """(wall seconds for every video, seconds until the first one is encoded)."""
+def batch_sizes(count: int, batch: int, ramp: bool) -> list[int]:
+    """The sizes a worker takes from `count` queued videos: fixed, or as its ramp grows."""
+    if not ramp:
+        return [min(batch, count - offset) for offset in range(0, count, batch)]
+    sizes, left, policy = [], count, BatchRamp()
+    while left:
+        sizes.append(min(policy.limit(batch), left))
+        left -= sizes[-1]
+        policy.claimed(more_waiting=left > 0, most=batch)
+    return sizes
+
+
+def render_all(model, queued: list[dict], sizes: list[int]) -> tuple[float, list[float]]:
+    """(wall seconds for every video, seconds until each video is encoded)."""
     started = time.perf_counter()
-    first_done = None
+    done = []
+    offset = 0
     with tempfile.TemporaryDirectory() as scratch:
-        for offset in range(0, len(queued), batch):
-            group = queued[offset : offset + batch]
-            if batch == 1:
+        for size in sizes:
+            group = queued[offset : offset + size]
+            if size == 1:
                 results = [sample(model, group[0], lambda done, total: None)]
             else:
                 results = sample_batch(model, group, lambda done, total: None)
@@ -67,40 +84,59 @@ def render_all(model, queued: list[dict], batch: int) -> tuple[float, float]:
                 folder = Path(scratch) / f"{offset + index}"
                 folder.mkdir()
                 write_outputs(result.frames, group[index]["fps"], folder)
-                if first_done is None:
-                    first_done = time.perf_counter() - started
-    return time.perf_counter() - started, first_done
+                done.append(time.perf_counter() - started)
+            offset += size
+    return time.perf_counter() - started, done
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=16)
-    parser.add_argument("--batches", default="1,4,8")
+    parser.add_argument("--batches", default="1,4,8", help="fixed batch sizes")
+    parser.add_argument("--ramps", default="4,8", help="largest batch of each ramped row ('' for none)")
     parser.add_argument("--size", default="64x64")
     parser.add_argument("--frames", type=int, default=17)
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    parser.add_argument("--no-stock", action="store_true", help="skip the stock diffusers row")
     args = parser.parse_args()
-    model = load_model(load_catalog()["embedded"], Path(tempfile.mkdtemp(prefix="t2v-batching-")))
+    entry = load_catalog()["embedded"]
+    data_dir = Path(tempfile.mkdtemp(prefix="t2v-batching-"))
+    model = load_model(entry, data_dir)
     queued = videos(args.videos, args.size, args.frames, model, args.steps)
-    sample(model, queued[0], lambda done, total: None)  # warm-up, not timed
+    plans = [(f"batch {b}", model, batch_sizes(args.videos, b, False)) for b in map(int, args.batches.split(","))]
+    plans += [
+        (f"ramp to {b}", model, batch_sizes(args.videos, b, True))
+        for b in map(int, filter(None, args.ramps.split(",")))
+    ]
+    if not args.no_stock:
+        stock = load_model(entry.model_copy(update={"cpu_speedups": False}), data_dir)
+        plans.insert(0, ("stock, one at a time", stock, [1] * args.videos))
+    for _, warm, _ in plans[:2]:
+        sample(warm, queued[0], lambda done, total: None)  # warm-up, not timed
     rows = []
-    for batch in (int(b) for b in args.batches.split(",")):
-        wall, first = render_all(model, queued, batch)
-        rows.append((batch, wall, first))
-        print(f"... batch {batch}: {wall:.1f} s", file=sys.stderr, flush=True)
+    for label, chosen, sizes in plans:
+        wall, done = render_all(chosen, queued, sizes)
+        rows.append((label, sizes, wall, done))
+        print(f"... {label} {sizes}: {wall:.1f} s", file=sys.stderr, flush=True)
 
     print(
         f"embedded model, {args.videos} videos of {args.size} x {args.frames} frames, "
         f"{queued[0]['num_inference_steps']} steps, guidance {queued[0]['guidance_scale']}; "
         f"CPU, {torch.get_num_threads()} threads, {os.cpu_count()} cores"
     )
-    print("| batch | videos/min | speed-up | first video done (s) | vs batch 1 |")
-    print("|---|---|---|---|---|")
-    base_rate, base_first = None, None
-    for batch, wall, first in rows:
+    print(
+        "| rendering | batches | videos/min | vs one at a time | first video done (s) | vs one at a time | mean video done (s) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    base = next(row for row in rows if row[0] == "batch 1")
+    base_rate, base_first = 60 * args.videos / base[2], base[3][0]
+    for label, sizes, wall, done in rows:
         rate = 60 * args.videos / wall
-        base_rate, base_first = base_rate or rate, base_first or first
-        print(f"| {batch} | {rate:.1f} | {rate / base_rate:.2f}x | {first:.1f} | {first / base_first:.2f}x |")
+        shown = " ".join(map(str, sizes)) if len(set(sizes)) > 1 else f"{len(sizes)} x {sizes[0]}"
+        print(
+            f"| {label} | {shown} | {rate:.1f} | {rate / base_rate:.2f}x | {done[0]:.1f} | "
+            f"{done[0] / base_first:.2f}x | {sum(done) / len(done):.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -95,6 +95,8 @@ class CatalogEntry(BaseModel):
     vae_tiling: bool = False
     vae_slicing: bool = False
     compile: bool = False
+    # Exact CPU speed-ups for Wan-architecture pipelines (models/cpu_speedups.py); off: stock diffusers.
+    cpu_speedups: bool = True
     attention_backend: str | None = None
     cache: CacheOptions | None = None
     # A step-distilled entry also sets its own `limits.default_steps` and `default_guidance`.

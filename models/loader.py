@@ -15,6 +15,7 @@ from models import embedded
 from models.accelerators import OptionError, build_cache_config, check_attention_backend, enable_cache, transformers_of
 from models.adapters import AdapterError, check_adapter, fuse_adapter
 from models.catalog import CatalogEntry
+from models.cpu_speedups import apply_cpu_speedups
 from models.recipe import component_dtypes, load_arguments, resolve_offload
 from models.tiny import build_tiny_pipeline
 
@@ -103,6 +104,8 @@ def apply_options(entry: CatalogEntry, pipe: DiffusionPipeline, device: str, off
         pipe.enable_sequential_cpu_offload()
     else:
         pipe.to(device)
+    if device == "cpu" and entry.cpu_speedups and not entry.attention_backend:
+        apply_cpu_speedups(pipe)
     if entry.vae_tiling:
         pipe.vae.enable_tiling()
     if entry.vae_slicing:

@@ -119,6 +119,32 @@ def sample_batch(
 SCAN_FACTOR = 4
 
 
+class BatchRamp:
+    """How many videos the next batch may take: one after the queue ran dry, then twice as many
+    each time matching videos were left queued, up to the model's `max_batch`.
+
+    A batch finishes all its videos together, so a big one makes its first video wait for all
+    the others (8 videos of the embedded model took about 5x one video's time). A video that
+    finds the worker idle is rendered alone, as fast as unbatched; batches grow only while the
+    queue stays deep, where waiting in the queue, not the batch, is what a video's latency is.
+    """
+
+    def __init__(self):
+        self.size = 1
+
+    def limit(self, most: int) -> int:
+        return min(self.size, most)
+
+    def claimed(self, more_waiting: bool, most: int) -> None:
+        self.size = min(2 * self.size, most) if more_waiting else 1
+
+
+def _ramp(ctx) -> BatchRamp:
+    if ctx.ramp is None:
+        ctx.ramp = BatchRamp()
+    return ctx.ramp
+
+
 def max_batch(ctx, model_name: str) -> int:
     """The catalog entry's `max_batch`, else T2V_MAX_BATCH."""
     entry = ctx.catalog[model_name]
@@ -143,14 +169,16 @@ def render_with_batch(ctx, video_id: str, claimed_at: float) -> str | None:
     record = ctx.store.get(video_id)
     if record is None or max_batch(ctx, record["model"]) <= 1 or not is_plain(ctx, record):
         return None
-    limit = max_batch(ctx, record["model"])
+    most = max_batch(ctx, record["model"])
     try:
         model, load_seconds = ctx.models.get(record["model"])
     except Exception:  # a model that cannot load fails on the single path, with its reason
         return None
     if ctx.settings.batch_gather_s > 0:
         time.sleep(ctx.settings.batch_gather_s)  # let a burst of creates arrive
-    others = _claim_others(ctx, model, record, limit - 1)
+    ramp = _ramp(ctx)
+    others, more_waiting = _claim_others(ctx, model, record, ramp.limit(most) - 1)
+    ramp.claimed(more_waiting, most)
     if not others:
         return None
     records = [record, *others]
@@ -167,7 +195,9 @@ def _video_of(job_id: bytes) -> str | None:
     return name[len("render-") :].rsplit("-", 1)[0] if name.startswith("render-") else None
 
 
-def _claim_others(ctx, model: LoadedModel, first: dict, wanted: int) -> list[dict]:
+def _claim_others(ctx, model: LoadedModel, first: dict, wanted: int) -> tuple[list[dict], bool]:
+    """Claim up to `wanted` queued videos that can share `first`'s call; also whether more such
+    videos are still queued after them."""
     from rq import Queue
 
     from app.queueing import current_job, render_queue_name
@@ -176,18 +206,23 @@ def _claim_others(ctx, model: LoadedModel, first: dict, wanted: int) -> list[dic
 
     key = batch_key(model, sample_params(first))
     queue_key = Queue.redis_queue_namespace_prefix + render_queue_name(first["model"])
-    job_ids = ctx.redis.lrange(queue_key, 0, SCAN_FACTOR * wanted)
-    ids = [v for v in (_video_of(j) for j in job_ids) if v and v != first["id"]]
+    # One entry past the wanted window tells whether the queue stays deep (BatchRamp).
+    job_ids = [
+        j for j in ctx.redis.lrange(queue_key, 0, SCAN_FACTOR * wanted) if _video_of(j) not in (None, first["id"])
+    ]
+    # (A deleted video has no record: looked up by id, not by position.)
+    records = {r["id"]: r for r in ctx.store.get_many(_video_of(j) for j in job_ids)}
     claimed = []
-    for record, job_id in zip(ctx.store.get_many(ids), job_ids, strict=False):
-        if len(claimed) == wanted:
-            break
+    for job_id in job_ids:
+        record = records.get(_video_of(job_id), {})
         if record.get("status") != VideoStatus.QUEUED.value or record["model"] != first["model"]:
             continue
         if current_job(record)[0] != job_id.decode() or not is_plain(ctx, record):
             continue
         if batch_key(model, sample_params(record)) != key:
             continue
+        if len(claimed) == wanted:
+            return claimed, True
         ctx.batch = [first["id"], *(r["id"] for r in claimed), record["id"]]  # announced before the claim
         started = time.time()
         if ctx.store.transition(
@@ -198,7 +233,7 @@ def _claim_others(ctx, model: LoadedModel, first: dict, wanted: int) -> list[dic
         ):
             claimed.append({**ctx.store.get(record["id"]), "claimed_at": started})
             emit(ctx.redis, record["id"], VIDEO_IN_PROGRESS, ctx.settings)
-    return claimed
+    return claimed, False
 
 
 def _render_batch(ctx, model: LoadedModel, load_seconds: float, records: list[dict], claimed_at: float) -> str:

@@ -29,6 +29,8 @@ class WorkerContext:
     current_video: str | None = None
     # The videos rendered together with it in one batch, itself included (workers/batching.py).
     batch: list[str] = field(default_factory=list)
+    # How many videos the next batch may take (workers/batching.py `BatchRamp`).
+    ramp: object | None = None
     # Set when the worker is asked to stop: a render hands its video back (workers/handback.py).
     stopping: threading.Event = field(default_factory=threading.Event)
 

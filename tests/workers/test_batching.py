@@ -7,7 +7,7 @@ import pytest
 from models.catalog import load_catalog
 from models.loader import load_model
 from tests.conftest import TEST_CATALOG
-from workers.batching import batch_key, sample_batch
+from workers.batching import BatchRamp, batch_key, sample_batch
 from workers.runtime import sample
 
 
@@ -54,20 +54,31 @@ def test_only_videos_that_share_the_call_can_be_batched(tiny_wan):
         sample_batch(tiny_wan, [params("a", 1), params("b", 2, num_inference_steps=4)], lambda d, t: None)
 
 
+def test_batches_grow_while_the_queue_stays_deep():
+    ramp = BatchRamp()
+    sizes, left = [], 16
+    while left:
+        sizes.append(min(ramp.limit(8), left))
+        left -= sizes[-1]
+        ramp.claimed(more_waiting=left > 0, most=8)
+    assert sizes == [1, 2, 4, 8, 1]
+    # The queue ran dry: the next video finds the worker as an idle one would.
+    assert ramp.limit(8) == 1
+
+
 def test_a_worker_renders_queued_videos_of_one_shape_together(api_url, redis, worker_factory):
     from tests.workers.test_job_lifecycle import create, until_status
 
-    same = [create(api_url, prompt=f"video {i}", model="tiny-wan-batch", seed=10 + i) for i in range(4)]
+    same = [create(api_url, prompt=f"video {i}", model="tiny-wan-batch", seed=10 + i) for i in range(6)]
     other = create(api_url, prompt="another size", model="tiny-wan-batch", size="64x64", seed=20)
     cancelled = create(api_url, prompt="never mind", model="tiny-wan-batch", seed=30)
     assert httpx.post(f"{api_url}/v1/videos/{cancelled['id']}/cancel", timeout=10).status_code == 200
     worker_factory(["tiny-wan-batch"])
     done = [until_status(api_url, v["id"], "completed", "failed", timeout_s=120) for v in [*same, other]]
-    assert [v["status"] for v in done] == ["completed"] * 5, [v["error"] for v in done]
-    batched = [v["id"] for v in done if v["timings"].get("batch") == 3]
-    # The first job's video and the next two queued of its shape; the rest one at a time.
-    assert batched == [v["id"] for v in same[:3]]
-    assert all("batch" not in v["timings"] for v in done[3:])
+    assert [v["status"] for v in done] == ["completed"] * 7, [v["error"] for v in done]
+    # The ramp: the first video alone, then two, then the model's max_batch of 3; the other
+    # size alone (nothing queued matches it).
+    assert [v["timings"].get("batch") for v in done] == [None, 2, 2, 3, 3, 3, None]
     assert httpx.get(f"{api_url}/v1/videos/{cancelled['id']}", timeout=10).json()["status"] == "cancelled"
     for video in done:
         assert httpx.get(f"{api_url}/v1/videos/{video['id']}/content", timeout=10).status_code == 200
