@@ -151,14 +151,5 @@ def prepare_inputs(
         prepared = image_to_video(body["input_reference"], resolved, settings)
     else:
         prepared = PreparedInputs()
-    if prepared.conditions.video and getattr(resolved, "is_chunked", False):
-        # A longer video is made in chunks (workers/longvideo): an image starts its first chunk,
-        # but a source video to re-draw is not split across chunks.
-        longest = (resolved.chunk_frames - 1) / resolved.fps
-        raise InvalidRequest(
-            f"seconds {resolved.seconds}: a video prompt makes one clip, at most {longest:g} s "
-            f"for model {entry.name!r}",
-            param="seconds",
-        )
     _add_characters(prepared, prompt, entry, redis, owner)
     return prepared

@@ -172,7 +172,7 @@ def test_image_to_video_from_a_file_makes_the_image_the_first_frame(sdk, tiny_wa
     assert not stored.exists()
 
 
-def test_an_image_may_start_a_video_longer_than_one_clip(sdk):
+def test_an_image_may_start_a_video_longer_than_one_clip_and_it_may_be_remixed(sdk):
     """Made in chunks (the pixels are checked on the embedded model below: this tiny VAE's random
     weights decode every image to nearly the same frame)."""
     image = shape_frame(32, 32)
@@ -183,9 +183,10 @@ def test_an_image_may_start_a_video_longer_than_one_clip(sdk):
     assert body["status"] == "completed" and body["chunks"]["total"] >= 2, body
     frames = decode_mp4(sdk.videos.download_content(body["id"]).read())
     assert len(frames) == 8 * 8 + 1
-    # A source video to re-draw is not split across chunks: remixing this long video is refused.
-    error = refused(lambda: sdk.videos.remix(body["id"], prompt="a blue ball"), 400)
-    assert error["param"] == "seconds" and "4 s" in error["message"]
+    # Its remix is made in chunks too, each re-drawing the source frames it covers.
+    remix = completed(sdk, sdk.videos.remix(body["id"], prompt="a blue ball"))
+    assert (remix["status"], remix["seconds"], remix["chunks"]["total"]) == ("completed", "8", body["chunks"]["total"])
+    assert len(decode_mp4(sdk.videos.download_content(remix["id"]).read())) == 8 * 8 + 1
 
 
 def test_image_urls_https_and_data_are_fetched_and_checked(sdk, image_host):
@@ -355,3 +356,11 @@ def test_embedded_model_starts_a_long_video_on_the_image(sdk, embedded_worker):
     assert psnr(frames[0], image) >= 22.0
     # The video goes on from the image: its last frame is no copy of it.
     assert psnr(frames[-1], image) < psnr(frames[0], image)
+    # A remix at a low strength re-draws every chunk close to the source, the later ones too.
+    remix = completed(sdk, sdk.videos.remix(video["id"], prompt="a shape", extra_body={"strength": 0.3, "seed": 2}))
+    redrawn = decode_mp4(sdk.videos.download_content(remix["id"]).read()).astype(np.float64)
+    assert len(redrawn) == len(frames)
+    later = slice(17, None)  # the second clip's frames
+    distance = float(np.abs(redrawn[later] - frames[later].astype(np.float64)).mean())
+    print(f"embedded long remix at strength 0.3: mean absolute difference {distance:.1f} in the later chunk")
+    assert distance < 15.0

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 
 from workers.conditioning import Conditions, Pin
+from workers.conditioning import SourceVideo as Redrawn
 from workers.conditioning.latent_space import latent_space_of
+from workers.conditioning.media import video_window
 from workers.conditioning.stored import record_conditions
 from workers.encode import VideoEncoder, to_uint8
 from workers.longvideo.checkpoint import Checkpoints
@@ -231,7 +233,8 @@ def _render_chunk(model, plan: ChunkPlan, chunk: int, params: dict, start: _Star
     """Sample one chunk; its delivered frames as uint8, colour-matched to what it continues.
 
     `stored` holds the request's own conditions (`record_conditions`): its pinned frames belong
-    to the start of the video, so to the first chunk; its references hold in every chunk."""
+    to the start of the video, so to the first chunk; its references hold in every chunk; a
+    source video to re-draw (a remix, an edit) gives each chunk the frames it covers."""
     steps = params["num_inference_steps"]
 
     def chunk_step(step: int, total: int) -> None:
@@ -247,6 +250,11 @@ def _render_chunk(model, plan: ChunkPlan, chunk: int, params: dict, start: _Star
     }
     requested = stored.get("conditions") or Conditions()
     conditions = Conditions(references=list(requested.references))
+    if requested.video is not None:
+        start_frame = sum(plan.new_frames[:chunk]) - plan.first_new_frame(chunk)
+        source = stored["read_input"](requested.video.source)
+        window = video_window(source, params["width"], params["height"], start_frame, plan.chunk_frames)
+        conditions.video = Redrawn(strength=requested.video.strength, data=window)
     if chunk == 0 and start.latents is None and start.frames is None:
         conditions.pins.extend(requested.pins)
     if start.latents is not None:
