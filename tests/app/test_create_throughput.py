@@ -1,4 +1,4 @@
-"""The create path's cost in Redis round trips, and `t2v api --workers N`."""
+"""The create path's cost in Redis round trips, the job it writes for RQ, and `t2v api --workers N`."""
 
 from pathlib import Path
 
@@ -10,11 +10,16 @@ from redis.asyncio import ConnectionPool as AsyncConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.connection import Connection as AsyncConnection
 from redis.connection import Connection
+from rq import Queue
+from rq.job import Job
+from rq.serializers import JSONSerializer
 
 from app.auth import create_key
+from app.commit import CommandList
 from app.embedded_redis import EmbeddedRedis, free_port
 from app.liveness import announce
 from app.main import create_app
+from app.queueing import RENDER_JOB, RQ_TIME, enqueue_render, queue, render_job_id, render_queue_name
 from app.records import RecordStore
 from app.redis_conn import AsyncClients, GuardedRedis
 from app.settings import Settings
@@ -121,3 +126,37 @@ def test_api_refuses_fewer_than_one_worker(redis_url, tmp_path):
     api.process.wait(timeout=60)
     assert api.process.returncode != 0
     assert "--workers must be at least 1" in api.output()
+
+
+def _without_times(commands: list[tuple]) -> list[tuple]:
+    return [tuple("<time>" if isinstance(w, str) and RQ_TIME.match(w) else w for w in c) for c in commands]
+
+
+def test_a_job_is_written_word_for_word_as_rq_writes_it(redis_url):
+    redis = Redis.from_url(redis_url)
+    for video_id, attempt in (("video_" + "a" * 32, 0), ("video_" + "0123456789abcdef" * 2, 3)):
+        ours, theirs = CommandList(), CommandList()
+        record = {"id": video_id, "model": "tiny-wan", "enqueues": attempt}
+        enqueue_render(redis, record, timeout_s=3600, result_ttl_s=86400, pipe=ours)
+        job = Queue.prepare_data(
+            RENDER_JOB,
+            args=[video_id],
+            timeout=3600,
+            result_ttl=86400,
+            failure_ttl=86400,
+            job_id=render_job_id(video_id, attempt),
+            description=f"render {video_id}",
+        )
+        queue(render_queue_name("tiny-wan"), redis).enqueue_many([job], pipeline=theirs)
+        assert _without_times(ours.commands) == _without_times(theirs.commands)
+
+    # Written on its own, RQ reads it back as the job it would have made.
+    enqueue_render(redis, {"id": "video_" + "b" * 32, "model": "tiny-wan"}, timeout_s=600, result_ttl_s=60)
+    job = Job.fetch(render_job_id("video_" + "b" * 32, 0), connection=redis, serializer=JSONSerializer)
+    assert (job.func_name, job.args, job.timeout, job.get_status()) == (
+        RENDER_JOB,
+        ["video_" + "b" * 32],
+        600,
+        "queued",
+    )
+    assert queue(render_queue_name("tiny-wan"), redis).job_ids[-1] == job.id
