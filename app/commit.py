@@ -7,9 +7,9 @@ neither does, concurrent creates cannot overshoot the limit, and the create cost
 whether the caller is a thread (`commit`) or the event loop (`commit_async`).
 """
 
-import json
 from hashlib import sha1
 
+import orjson
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.commands.core import CoreCommands
@@ -64,7 +64,7 @@ class CommandList(CoreCommands):
     def hset(self, name, key=None, value=None, mapping=None, items=None):
         if key is None and items is None and mapping and all(isinstance(v, str) for v in mapping.values()):
             # Strings survive a JSON round trip exactly (cjson included): one word for the script.
-            return self.execute_command("HSET_JSON", name, json.dumps(mapping))
+            return self.execute_command("HSET_JSON", name, orjson.dumps(mapping))
         return super().hset(name, key, value, mapping, items)
 
 

@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Iterable
 
+import orjson
 from redis import Redis
 from redis.client import Pipeline
 
@@ -27,6 +28,8 @@ ACTIVE_SET = "t2v:videos:active"
 FINAL_COUNTS = "t2v:metrics:final_status"
 # Video ids by `expires_at`, for the retention clean-up.
 EXPIRY_INDEX = "t2v:videos:expiry"
+# Ids of expired videos by when their records are deleted too.
+FORGET_INDEX = "t2v:videos:forget"
 
 
 def new_video_id() -> str:
@@ -114,9 +117,16 @@ return 1
 )
 
 
+def _json(value) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # what orjson refuses (a lone surrogate, an int past 64 bits) json spells out
+        return json.dumps(value)
+
+
 def _encode(fields: dict) -> dict[str, str]:
     # Values are JSON so that lists, dicts, numbers and null survive the trip through a hash.
-    return {k: json.dumps(v) for k, v in fields.items()}
+    return {k: _json(v) for k, v in fields.items()}
 
 
 class RecordStore:
@@ -207,6 +217,7 @@ class RecordStore:
             pipe.srem(ACTIVE_SET, video_id)
             pipe.srem(owner_active_key(owner), video_id)
             pipe.zrem(EXPIRY_INDEX, video_id)
+            pipe.zrem(FORGET_INDEX, video_id)
             pipe.delete(events.events_key(video_id))
             pipe.execute()
 
@@ -214,11 +225,28 @@ class RecordStore:
         return [v.decode() for v in self.redis.zrangebyscore(EXPIRY_INDEX, 0, now, start=0, num=batch)]
 
     def mark_expired(self, video_id: str) -> None:
+        """Files gone, record kept (until its `forget_at`, when it has one)."""
+        forget_at = self.redis.hget(record_key(video_id), "forget_at")
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(EXPIRY_INDEX, video_id)
             if self.redis.exists(record_key(video_id)):
                 pipe.hset(record_key(video_id), "expired", "true")
+                if forget_at is not None and json.loads(forget_at) is not None:
+                    pipe.zadd(FORGET_INDEX, {video_id: json.loads(forget_at)})
             pipe.execute()
+
+    def forget_expired(self, now: float, batch: int = 500) -> list[str]:
+        """Delete the records of expired videos whose time is up: the id then answers 404."""
+        forgotten = []
+        for raw in self.redis.zrangebyscore(FORGET_INDEX, 0, now, start=0, num=batch):
+            video_id = raw.decode()
+            owner = self.redis.hget(record_key(video_id), "owner")
+            if owner is None:
+                self.redis.zrem(FORGET_INDEX, video_id)
+                continue
+            self.delete(video_id, json.loads(owner))
+            forgotten.append(video_id)
+        return forgotten
 
     def active_count(self, owner: str) -> int:
         return self.redis.scard(owner_active_key(owner))

@@ -4,7 +4,9 @@ Both servers run here at once on loopback (the project's API with the embedded V
 live worker announced, so every check of the create path runs; `bench/bare_api.py` with the same
 JSON body and uvicorn settings), and each level of concurrency hits one, then the other, so the
 machine's load falls on both alike. Prints requests/s and p50/p99 at 1, 10 and 50 concurrent
-clients, and the project's share of the bare endpoint's rate (target >= 40 %, p99 <= 100 ms at 50).
+clients, and the project's share of the bare endpoint's rate (target >= 40 %, p99 <= 100 ms at 50),
+and the CPU each request cost the servers (the API's processes, Valkey's): on a machine whose
+cores are shared with the load generator, that is what bounds the rate.
 
 Load comes from `wrk` when it is installed (it costs the machine least), else from an asyncio
 httpx client in this process. Nothing renders: the queued videos just accumulate in a scratch Redis.
@@ -15,6 +17,7 @@ httpx client in this process. Nothing renders: the queued videos just accumulate
 import argparse
 import asyncio
 import json
+import os
 import re
 import shutil
 import statistics
@@ -96,14 +99,35 @@ def _wrk_load(wrk: str, script: Path, url: str, clients: int, seconds: float) ->
     return requests_per_s, float(match[2]) / 1e3, float(match[3]) / 1e3, int(match[4])
 
 
-def measure(url: str, clients: int, seconds: float, wrk: str | None, script: Path) -> tuple[float, float, float, int]:
-    """(requests/s, p50 ms, p99 ms, non-200 answers) for `clients` concurrent clients."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of `pid` and its live descendants (`t2v api --workers N` forks servers)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
+
+
+def measure(
+    url: str, clients: int, seconds: float, wrk: str | None, script: Path, pids: list[int]
+) -> tuple[float, float, float, int, list[float]]:
+    """(requests/s, p50 ms, p99 ms, non-200 answers, CPU ms per request of each of `pids`) for
+    `clients` concurrent clients."""
     if wrk:
         _wrk_load(wrk, script, url, clients, WARMUP_S)
-        return _wrk_load(wrk, script, url, clients, seconds)
-    asyncio.run(_httpx_load(url, clients, WARMUP_S))
-    count, latencies, errors = asyncio.run(_httpx_load(url, clients, seconds))
-    return count / seconds, statistics.median(latencies) * 1e3, percentile(latencies, 0.99) * 1e3, errors
+        before = [cpu_seconds(pid) for pid in pids]
+        rate, p50, p99, errors = _wrk_load(wrk, script, url, clients, seconds)
+    else:
+        asyncio.run(_httpx_load(url, clients, WARMUP_S))
+        before = [cpu_seconds(pid) for pid in pids]
+        count, latencies, errors = asyncio.run(_httpx_load(url, clients, seconds))
+        rate, p50, p99 = count / seconds, statistics.median(latencies) * 1e3, percentile(latencies, 0.99) * 1e3
+    duration = max(1, round(seconds)) if wrk else seconds  # wrk runs whole seconds
+    served = max(1.0, rate * duration)
+    cpu_ms = [(cpu_seconds(pid) - start) * 1e3 / served for pid, start in zip(pids, before, strict=True)]
+    return rate, p50, p99, errors, cpu_ms
 
 
 def _serve(args: list[str], env: dict, log: Path, base: str) -> Service:
@@ -185,9 +209,10 @@ def main() -> None:
             lambda: _answers(f"{bare_base}{PATH}"), timeout_s=60, interval_s=0.1, what="the bare endpoint to answer"
         )
         rows = []
+        project_pids = [services[0].pid, redis_server.process.pid]
         for clients in levels:
-            project = measure(f"{project_base}{PATH}", clients, args.seconds, wrk, script)
-            baseline = measure(f"{bare_base}{PATH}", clients, args.seconds, wrk, script)
+            project = measure(f"{project_base}{PATH}", clients, args.seconds, wrk, script, project_pids)
+            baseline = measure(f"{bare_base}{PATH}", clients, args.seconds, wrk, script, [bare.process.pid])
             rows.append((clients, project, baseline))
         videos = redis.scard("t2v:videos:active")
     finally:
@@ -203,13 +228,14 @@ def main() -> None:
         f"appendfsync {args.appendfsync}"
     )
     print(
-        f"{'clients':>7} | {'t2v req/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'bare req/s':>10} {'p50 ms':>7} {'p99 ms':>7} | t2v/bare"
+        f"{'clients':>7} | {'t2v req/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'bare req/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
+        f"| t2v/bare | CPU ms/request: t2v API + Valkey, bare"
     )
-    for clients, (p_rate, p50, p99, p_err), (b_rate, b50, b99, b_err) in rows:
+    for clients, (p_rate, p50, p99, p_err, (api_cpu, valkey_cpu)), (b_rate, b50, b99, b_err, (bare_cpu,)) in rows:
         errors = f"  ({p_err} + {b_err} non-200)" if p_err or b_err else ""
         print(
             f"{clients:>7} | {p_rate:>9.0f} {p50:>7.1f} {p99:>7.1f} | {b_rate:>10.0f} {b50:>7.1f} {b99:>7.1f} |"
-            f" {p_rate / b_rate:>7.0%}{errors}"
+            f" {p_rate / b_rate:>7.0%}  | {api_cpu:.2f} + {valkey_cpu:.2f}, {bare_cpu:.2f}{errors}"
         )
     print(f"videos accepted by the project's API: {videos} (target: >= 40 % of bare, p99 <= 100 ms at 50 clients)")
 
