@@ -12,11 +12,12 @@ first video is done, and the mean time until a video is done (all were queued at
 It measures the sampler and encoder in this process, without the queue around it.
 
     .venv/bin/python bench/batching.py [--videos 16] [--batches 1,4,8] [--ramps 4,8] [--size 64x64]
-        [--frames 17] [--steps N] [--no-stock]
+        [--frames 17] [--steps N] [--rounds 1] [--no-stock]
 """
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -31,7 +32,7 @@ from models.catalog import load_catalog
 from models.embedded.evaluate import evaluation_cases
 from models.embedded.expander import expand
 from models.loader import load_model
-from workers.batching import BatchRamp, sample_batch
+from workers.batching import BatchRamp, decode_video, denoise_batch
 from workers.encode import write_outputs
 from workers.runtime import sample
 
@@ -79,7 +80,9 @@ def render_all(model, queued: list[dict], sizes: list[int]) -> tuple[float, list
             if size == 1:
                 results = [sample(model, group[0], lambda done, total: None)]
             else:
-                results = sample_batch(model, group, lambda done, total: None)
+                # As the worker does: each video decoded and encoded before the next is decoded.
+                denoised = denoise_batch(model, group, lambda done, total: None)
+                results = (decode_video(denoised, index) for index in range(size))
             for index, result in enumerate(results):
                 folder = Path(scratch) / f"{offset + index}"
                 folder.mkdir()
@@ -97,6 +100,7 @@ def main() -> None:
     parser.add_argument("--size", default="64x64")
     parser.add_argument("--frames", type=int, default=17)
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    parser.add_argument("--rounds", type=int, default=1, help="times each row runs (order reversed each round)")
     parser.add_argument("--no-stock", action="store_true", help="skip the stock diffusers row")
     args = parser.parse_args()
     entry = load_catalog()["embedded"]
@@ -113,29 +117,40 @@ def main() -> None:
         plans.insert(0, ("stock, one at a time", stock, [1] * args.videos))
     for _, warm, _ in plans[:2]:
         sample(warm, queued[0], lambda done, total: None)  # warm-up, not timed
-    rows = []
-    for label, chosen, sizes in plans:
-        wall, done = render_all(chosen, queued, sizes)
-        rows.append((label, sizes, wall, done))
-        print(f"... {label} {sizes}: {wall:.1f} s", file=sys.stderr, flush=True)
+    # Every row once per round, the order reversed each round, so load drift hits all alike.
+    walls = {label: [] for label, _, _ in plans}
+    dones = {label: [] for label, _, _ in plans}
+    for round_index in range(args.rounds):
+        for label, chosen, sizes in plans if round_index % 2 == 0 else plans[::-1]:
+            wall, done = render_all(chosen, queued, sizes)
+            walls[label].append(wall)
+            dones[label].append(done)
+            print(f"... {label} {sizes}: {wall:.1f} s", file=sys.stderr, flush=True)
 
     print(
         f"embedded model, {args.videos} videos of {args.size} x {args.frames} frames, "
         f"{queued[0]['num_inference_steps']} steps, guidance {queued[0]['guidance_scale']}; "
-        f"CPU, {torch.get_num_threads()} threads, {os.cpu_count()} cores"
+        f"CPU, {torch.get_num_threads()} threads, {os.cpu_count()} cores; {args.rounds} round(s), summed"
     )
     print(
-        "| rendering | batches | videos/min | vs one at a time | first video done (s) | vs one at a time | mean video done (s) |"
+        "| rendering | batches | videos/min | vs one at a time "
+        "| first video done (s) | vs one at a time | mean video done (s) |"
     )
     print("|---|---|---|---|---|---|---|")
-    base = next(row for row in rows if row[0] == "batch 1")
-    base_rate, base_first = 60 * args.videos / base[2], base[3][0]
-    for label, sizes, wall, done in rows:
-        rate = 60 * args.videos / wall
+
+    def figures(label):
+        rate = 60 * args.videos * len(walls[label]) / sum(walls[label])
+        first = statistics.mean(done[0] for done in dones[label])
+        mean = statistics.mean(statistics.mean(done) for done in dones[label])
+        return rate, first, mean
+
+    base_rate, base_first, _ = figures("batch 1")
+    for label, _, sizes in plans:
+        rate, first, mean = figures(label)
         shown = " ".join(map(str, sizes)) if len(set(sizes)) > 1 else f"{len(sizes)} x {sizes[0]}"
         print(
-            f"| {label} | {shown} | {rate:.1f} | {rate / base_rate:.2f}x | {done[0]:.1f} | "
-            f"{done[0] / base_first:.2f}x | {sum(done) / len(done):.1f} |"
+            f"| {label} | {shown} | {rate:.1f} | {rate / base_rate:.2f}x | {first:.1f} | "
+            f"{first / base_first:.2f}x | {mean:.1f} |"
         )
 
 

@@ -13,6 +13,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -42,12 +43,28 @@ def batch_key(model: LoadedModel, params: dict) -> tuple:
     )
 
 
-def sample_batch(
-    model: LoadedModel,
-    batch: list[dict],
-    on_step: Callable[[int, int], None],
-) -> list[SampleResult]:
-    """Render `batch` (the `params` of `sample`, one per video) in one call; one result per video.
+@dataclass
+class DenoisedBatch:
+    """A batch after its last denoising step: decoded video by video (`decode_video`)."""
+
+    model: LoadedModel
+    batch: list[dict]
+    # WanPipeline: the loop's latents, still to decode; other pipelines: their decoded frames.
+    output: object
+    latents: torch.Tensor | None
+    denoise_seconds: float
+    decode_seconds: float  # the pipeline's own decode of the whole batch, where it did it
+    step_seconds: list[float]
+
+
+def _decodes_here(pipeline) -> bool:
+    # WanPipeline's decode is a few lines repeated below per video, so a batch's first video is
+    # encoded and published while the others still decode (oneDNN decodes one as fast per video).
+    return type(pipeline).__name__ == "WanPipeline"
+
+
+def denoise_batch(model: LoadedModel, batch: list[dict], on_step: Callable[[int, int], None]) -> DenoisedBatch:
+    """Denoise `batch` (the `params` of `sample`, one per video) in one pipeline call.
 
     `on_step(done, total)` runs after every denoising step, as for `sample`; raising stops the
     whole call (the caller decides per video what a cancel means).
@@ -79,7 +96,7 @@ def sample_batch(
         "guidance_scale": first["guidance_scale"],
         # One CPU generator per video: its noise is drawn exactly as when it renders alone.
         "generator": [torch.Generator(device="cpu").manual_seed(params["seed"]) for params in batch],
-        "output_type": "np",
+        "output_type": "latent" if _decodes_here(model.pipeline) else "np",
         "callback_on_step_end": callback,
     }
     if "negative_prompt" in kwargs:
@@ -98,19 +115,49 @@ def sample_batch(
         raise
     finished = time.perf_counter()
     last_step = step_ends[-1] if step_ends else started
-    step_seconds = [b - a for a, b in itertools.pairwise([started, *step_ends])]
-    latents = final.get("latents")
-    return [
-        SampleResult(
-            frames=np.asarray(output.frames[index], dtype=np.float32)[: first["num_frames"]],
-            # The batch's time, shared: every video waited for all of it.
-            denoise_seconds=last_step - started,
-            decode_seconds=finished - last_step,
-            step_seconds=step_seconds,
-            latents=None if latents is None else latents[index : index + 1].float().cpu(),
-        )
-        for index in range(len(batch))
-    ]
+    return DenoisedBatch(
+        model=model,
+        batch=batch,
+        output=output.frames,
+        latents=final.get("latents"),
+        # The batch's time, shared: every video waited for all of it.
+        denoise_seconds=last_step - started,
+        decode_seconds=finished - last_step,
+        step_seconds=[b - a for a, b in itertools.pairwise([started, *step_ends])],
+    )
+
+
+def decode_video(denoised: DenoisedBatch, index: int) -> SampleResult:
+    """Video `index` of a denoised batch, decoded as WanPipeline decodes a lone video."""
+    pipeline = denoised.model.pipeline
+    decode_seconds = denoised.decode_seconds
+    if _decodes_here(pipeline):
+        started = time.perf_counter()
+        with torch.inference_mode():
+            vae = pipeline.vae
+            latents = denoised.output[index : index + 1].to(pipeline._execution_device, dtype=vae.dtype)
+            shape = (1, vae.config.z_dim, 1, 1, 1)
+            mean = torch.tensor(vae.config.latents_mean).view(shape).to(latents.device, latents.dtype)
+            inverse_std = 1.0 / torch.tensor(vae.config.latents_std).view(shape).to(latents.device, latents.dtype)
+            video = vae.decode(latents / inverse_std + mean, return_dict=False)[0]
+            frames = pipeline.video_processor.postprocess_video(video, output_type="np")[0]
+        decode_seconds += time.perf_counter() - started
+    else:
+        frames = denoised.output[index]
+    latents = denoised.latents
+    return SampleResult(
+        frames=np.asarray(frames, dtype=np.float32)[: denoised.batch[index]["num_frames"]],
+        denoise_seconds=denoised.denoise_seconds,
+        decode_seconds=decode_seconds,
+        step_seconds=denoised.step_seconds,
+        latents=None if latents is None else latents[index : index + 1].float().cpu(),
+    )
+
+
+def sample_batch(model: LoadedModel, batch: list[dict], on_step: Callable[[int, int], None]) -> list[SampleResult]:
+    """Render `batch` in one pipeline call; one result per video (see `denoise_batch`)."""
+    denoised = denoise_batch(model, batch, on_step)
+    return [decode_video(denoised, index) for index in range(len(batch))]
 
 
 # ------------------------------------------------------------------ taking a batch from the queue
@@ -267,7 +314,7 @@ def _render_batch(ctx, model: LoadedModel, load_seconds: float, records: list[di
             raise RenderCancelled(first["id"])
 
     try:
-        results = sample_batch(model, [sample_params(r) for r in records], on_step)
+        denoised = denoise_batch(model, [sample_params(r) for r in records], on_step)
     except RenderCancelled:
         return "cancelled"
     except Exception as exc:
@@ -285,11 +332,32 @@ def _render_batch(ctx, model: LoadedModel, load_seconds: float, records: list[di
             _release(ctx, record)
         return render._claimed(ctx, first["id"], claimed_at)
     outcomes = {}
-    for record, result in zip(records, results, strict=True):
-        if record["id"] in cancelled:
-            continue  # cancelled at once when asked; its frames are dropped here
+    # Each video is decoded, encoded and published in turn: the first does not wait for the
+    # others' decoding, and a failure in one fails only that one.
+    for index, record in enumerate(records):
+        if record["id"] in cancelled or not _still_running(ctx, record["id"]):
+            continue  # cancelled at once when asked (also since the last step); its frames are dropped
+        try:
+            result = decode_video(denoised, index)
+        except Exception as exc:
+            log.exception("decoding %s of a batch failed", record["id"])
+            code = "out_of_memory" if render._is_out_of_memory(exc) else "render_failed"
+            render._fail(ctx, record["id"], code, f"{type(exc).__name__}: {exc}")
+            continue
         outcomes[record["id"]] = _finish(ctx, model, record, result, record.get("claimed_at", claimed_at), load_seconds)
     return outcomes.get(first["id"], "cancelled")
+
+
+def _still_running(ctx, video_id: str) -> bool:
+    """False once the video was cancelled or deleted; a restarting Redis does not stop it."""
+    from redis.exceptions import RedisError
+
+    from workers import render
+
+    try:
+        return ctx.store.set_progress(video_id, render.DENOISE_PROGRESS_SHARE, [])
+    except RedisError:
+        return True
 
 
 def _release(ctx, record: dict) -> None:
