@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     resident_budget_mb: int | None = Field(default=None, ge=1)
     # Seconds a video's files are kept after it is created; 0 keeps them forever.
     video_ttl_s: int = Field(default=7 * 24 * 3600, ge=0)
+    # Seconds an expired video's record (id, prompt, status) still answers after its files went;
+    # then it is forgotten (404) and Redis holds nothing of it. 0 keeps records forever.
+    expired_record_ttl_s: int = Field(default=30 * 24 * 3600, ge=0)
 
     max_prompt_chars: int = 32000
     # The longest video a request may ask for; lengths beyond a model's clip are made in chunks.

@@ -38,6 +38,10 @@ def new_record(owner: str, prompt: str, resolved: ResolvedRequest, seed: int | N
         "created_at_ms": created_ms,
         "completed_at": None,
         "expires_at": created + settings.video_ttl_s if settings.video_ttl_s else None,
+        # When the record of the expired video goes too (the sweep deletes it then).
+        "forget_at": created + settings.video_ttl_s + settings.expired_record_ttl_s
+        if settings.video_ttl_s and settings.expired_record_ttl_s
+        else None,
         "prompt": prompt,
         "revised_prompt": prompt,
         "prompt_expansion": "off",

@@ -33,6 +33,7 @@ class SweepReport:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
 
 
 def _job_is_pending(redis: Redis, record: dict) -> bool:
@@ -135,6 +136,7 @@ def sweep(context, holder: str) -> SweepReport | None:
         elif outcome == "failed":
             report.failed.append(video_id)
     report.expired = expire_videos(store, context.storage, now)
+    report.forgotten = store.forget_expired(now)
     return report
 
 
