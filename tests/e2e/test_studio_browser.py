@@ -190,3 +190,49 @@ def test_with_keys_the_page_asks_for_one_and_streams_with_it(browser, tmp_path):
         wait_until(lambda: api.redis.zcard(leases_key("studio-tenant")) == 1, timeout_s=10, what="the stream")
         assert js(browser, "return localStorage.getItem('t2v_api_key')") == key
         screenshot(browser, tmp_path, "5-keyed", card)
+
+
+@pytest.mark.usefixtures("events_worker")
+def test_remix_and_extend_from_a_finished_card(browser, api_url, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    source = httpx.post(
+        f"{api_url}/v1/videos", json={"prompt": "a red ball rolling left", "model": RENDERED, "seconds": "1"}
+    ).json()
+    wait_until(
+        lambda: httpx.get(f"{api_url}/v1/videos/{source['id']}").json()["status"] == "completed", what="the source"
+    )
+    browser.get(f"{api_url}/")
+    card = wait_until(lambda: browser.find_elements(By.ID, f"video-{source['id']}"), what="the source's card")[0]
+    wait_until(lambda: card.get_attribute("data-status") == "completed", what="the source's card to finish")
+
+    def follow_up(button: str, prompt: str) -> dict:
+        """Press the card's button, write the prompt, send it: the API's answer for the new card."""
+        before = {c.get_attribute("data-id") for c in browser.find_elements(By.CSS_SELECTOR, "#videos .video")}
+        card.find_element(By.CSS_SELECTOR, f"button.{button}").click()
+        form = card.find_element(By.CSS_SELECTOR, "form.follow-up")
+        assert form.is_displayed()
+        form.find_element(By.CSS_SELECTOR, "textarea").send_keys(prompt)
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        made = wait_until(
+            lambda: next(
+                (
+                    c
+                    for c in browser.find_elements(By.CSS_SELECTOR, "#videos .video")
+                    if c.get_attribute("data-id") not in before
+                ),
+                None,
+            ),
+            what=f"the {button}'s card",
+        )
+        wait_until(lambda: made.get_attribute("data-status") == "completed", timeout_s=120, what=f"the {button}")
+        assert not form.is_displayed()
+        return httpx.get(f"{api_url}/v1/videos/{made.get_attribute('data-id')}").json()
+
+    remix = follow_up("remix", "a blue ball rolling left")
+    assert remix["remixed_from_video_id"] == source["id"] and remix["prompt"] == "a blue ball rolling left"
+    assert remix["seconds"] == source["seconds"]
+    extension = follow_up("extend", "the ball stops")
+    # The studio extends by the source's length: the new video is both.
+    assert extension["seconds"] == "2" and extension["status"] == "completed"
+    screenshot(browser, tmp_path, "6-remix-and-extend", card)
