@@ -129,28 +129,34 @@ async def create_video(request: Request, owner: OwnerDep, idempotency_key: Idemp
 
 
 async def _create_on_loop(state, body: dict, owner: str) -> JSONResponse | None:
-    """A create made on the event loop, its one round trip sent by the asyncio client; None when
-    it needs a thread (an input to fetch or store, a webhook URL to resolve, an answer from Redis
-    that is not cached), and then `_create` does it all again there."""
+    """A create whose one round trip the event loop sends itself (the asyncio client). What it
+    reads is usually cached; when a cached answer has expired, the preparation alone moves to a
+    thread (and refreshes it). None when the create has inputs to fetch or store or a webhook URL
+    to resolve: `_create` does those in a thread."""
     if body.get("input_reference") or body.get("webhook_url") is not None:
         return None
-    settings, redis, store = state.settings, state.redis, state.store
+    args = (body, state.settings, state.redis, state.store, state.catalog, owner)
     try:
         with no_blocking_calls():
-            record, inputs, active_limit = _prepare(body, settings, redis, state.catalog, owner)
-            writes = videos_service.queue_writes(redis, store, record, settings)
+            record, inputs, active_limit, writes = _prepare_writes(*args)
     except BlockingCall:
-        return None
+        record, inputs, active_limit, writes = await run_in_threadpool(_prepare_writes, *args)
     if inputs.inputs:
         return None
     index = await commit_async(state.async_redis.current(), owner, active_limit, writes)
+    after = (state.redis, state.store, record, state.settings)
     try:
         with no_blocking_calls():
-            videos_service.after_commit(redis, store, record, settings)
+            videos_service.after_commit(*after)
     except BlockingCall:
-        await run_in_threadpool(videos_service.after_commit, redis, store, record, settings)
+        await run_in_threadpool(videos_service.after_commit, *after)
     record["queue_position"] = position_from(index)
     return _JSON(video_object(record))
+
+
+def _prepare_writes(body: dict, settings: Settings, redis: Redis, store: RecordStore, catalog: Catalog, owner: str):
+    record, inputs, active_limit = _prepare(body, settings, redis, catalog, owner)
+    return record, inputs, active_limit, videos_service.queue_writes(redis, store, record, settings)
 
 
 def _prepare(body: dict, settings: Settings, redis: Redis, catalog: Catalog, owner: str) -> tuple:

@@ -21,7 +21,7 @@ from app.liveness import announce
 from app.main import create_app
 from app.queueing import RENDER_JOB, RQ_TIME, enqueue_render, queue, render_job_id, render_queue_name
 from app.records import RecordStore
-from app.redis_conn import AsyncClients, GuardedRedis
+from app.redis_conn import AsyncClients, BlockingCall, GuardedRedis, no_blocking_calls
 from app.settings import Settings
 from tests.support import Service, base_env, wait_until
 from tests.tenants import TEST_CATALOG
@@ -160,3 +160,14 @@ def test_a_job_is_written_word_for_word_as_rq_writes_it(redis_url):
         "queued",
     )
     assert queue(render_queue_name("tiny-wan"), redis).job_ids[-1] == job.id
+
+
+def test_the_blocking_client_refuses_to_block_where_the_event_loop_runs(redis_url):
+    redis = GuardedRedis.from_url(redis_url)
+    redis.set("greeting", "hello")
+    with no_blocking_calls():
+        with pytest.raises(BlockingCall):
+            redis.get("greeting")
+        with pytest.raises(BlockingCall):
+            redis.pipeline()
+    assert redis.get("greeting") == b"hello"
