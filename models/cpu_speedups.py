@@ -157,8 +157,9 @@ def onednn_convolutions(module: torch.nn.Module) -> int:
 def apply_cpu_speedups(pipeline, merge_guidance: bool = True) -> None:
     """The speed-ups where the pipeline has the parts (any Wan-architecture pipeline on CPU).
 
-    Merged guidance passes share one step-cache state, so a pipeline with a step cache (First
-    Block Cache, TaylorSeer: separate "cond" and "uncond" states) keeps them apart.
+    With merged guidance passes a step cache (First Block Cache, TaylorSeer) keeps one state, in
+    its "cond" context, for both passes: it predicts or skips them together, as it already does
+    for the videos of a batch.
     """
     for name in ("transformer", "transformer_2"):  # Wan 2.2 A14B has a second expert
         if type(getattr(pipeline, name, None)).__name__ == "WanTransformer3DModel":

@@ -105,7 +105,7 @@ def apply_options(entry: CatalogEntry, pipe: DiffusionPipeline, device: str, off
     else:
         pipe.to(device)
     if device == "cpu" and entry.cpu_speedups and not entry.attention_backend:
-        apply_cpu_speedups(pipe, merge_guidance=entry.cache is None)
+        apply_cpu_speedups(pipe)
     if entry.vae_tiling:
         pipe.vae.enable_tiling()
     if entry.vae_slicing:
