@@ -253,9 +253,11 @@ def _claim_others(ctx, model: LoadedModel, first: dict, wanted: int) -> tuple[li
 
     key = batch_key(model, sample_params(first))
     queue_key = Queue.redis_queue_namespace_prefix + render_queue_name(first["model"])
-    # One entry past the wanted window tells whether the queue stays deep (BatchRamp).
+    # Matching videos past the wanted ones tell whether the queue stays deep (BatchRamp).
     job_ids = [
-        j for j in ctx.redis.lrange(queue_key, 0, SCAN_FACTOR * wanted) if _video_of(j) not in (None, first["id"])
+        j
+        for j in ctx.redis.lrange(queue_key, 0, SCAN_FACTOR * max(wanted, 1))
+        if _video_of(j) not in (None, first["id"])
     ]
     # (A deleted video has no record: looked up by id, not by position.)
     records = {r["id"]: r for r in ctx.store.get_many(_video_of(j) for j in job_ids)}
