@@ -64,16 +64,20 @@ def _fold(text: torch.Tensor, copies: _PaddingCopies) -> torch.Tensor:
     return text[:, :keep]
 
 
-def speed_up_transformer(pipeline, transformer, merge_guidance: bool) -> bool:
+def speed_up_transformer(pipeline, transformer, merge_guidance: bool, fold_padding: bool = True) -> bool:
     """Fold text padding in a text-only Wan transformer and, with `merge_guidance`, run
     WanPipeline's conditional and unconditional passes as one batch of twice the size (one call
-    instead of two per step). False when the transformer is not one this applies to."""
+    instead of two per step). False when the transformer is not one this applies to.
+
+    A compiled transformer wants `fold_padding=False`: the folded key length follows the prompts,
+    and each new length would compile again."""
     blocks = getattr(transformer, "blocks", None)
     if not blocks or any(getattr(block.attn2, "add_k_proj", None) is not None for block in blocks):
         return False  # not Wan, or image-conditioned cross-attention (its keys are split by position)
     copies = _PaddingCopies()
-    for block in blocks:
-        block.attn2.set_processor(FoldedPaddingAttnProcessor(copies))
+    if fold_padding:
+        for block in blocks:
+            block.attn2.set_processor(FoldedPaddingAttnProcessor(copies))
     stock_forward = transformer.forward
     # The prompt embeddings of the running call with their negative ones (WanPipeline.encode_prompt),
     # and the unconditional prediction made together with the conditional one.
@@ -97,7 +101,7 @@ def speed_up_transformer(pipeline, transformer, merge_guidance: bool) -> bool:
             hidden, steps = torch.cat([hidden_states, hidden_states]), torch.cat([timestep, timestep])
         else:
             text, hidden, steps = encoder_hidden_states, hidden_states, timestep
-        if encoder_hidden_states_image is None:
+        if fold_padding and encoder_hidden_states_image is None:
             text = _fold(text, copies)
         else:
             copies.count = 1
@@ -154,7 +158,7 @@ def onednn_convolutions(module: torch.nn.Module) -> int:
     return changed
 
 
-def apply_cpu_speedups(pipeline, merge_guidance: bool = True) -> None:
+def apply_cpu_speedups(pipeline, merge_guidance: bool = True, fold_padding: bool = True) -> None:
     """The speed-ups where the pipeline has the parts (any Wan-architecture pipeline on CPU).
 
     With merged guidance passes a step cache (First Block Cache, TaylorSeer) keeps one state, in
@@ -163,6 +167,6 @@ def apply_cpu_speedups(pipeline, merge_guidance: bool = True) -> None:
     """
     for name in ("transformer", "transformer_2"):  # Wan 2.2 A14B has a second expert
         if type(getattr(pipeline, name, None)).__name__ == "WanTransformer3DModel":
-            speed_up_transformer(pipeline, getattr(pipeline, name), merge_guidance)
+            speed_up_transformer(pipeline, getattr(pipeline, name), merge_guidance, fold_padding)
     if type(getattr(pipeline, "vae", None)).__name__ == "AutoencoderKLWan":
         onednn_convolutions(pipeline.vae)
