@@ -77,6 +77,8 @@ class Chaos:
         self.config, self.work = config, work
         self.random = random.Random(config.seed)
         self.redis_server = EmbeddedRedis(work / "redis", port=free_port())
+        # The observer's own client: short timeouts, since the server it reads is killed at random.
+        self.observer_redis = Redis.from_url(self.redis_server.url, socket_timeout=5, socket_connect_timeout=5)
         self.env = base_env(self.redis_server.url, work / "data", TEST_CATALOG)
         self.workers: list[Service] = []
         self.report = ChaosReport()
@@ -97,6 +99,7 @@ class Chaos:
         for worker in self.workers:
             worker.stop(timeout_s=10)
         self.api.stop()
+        self.observer_redis.close()
         self.redis_server.stop()
 
     def _spawn_worker(self) -> Service:
@@ -156,7 +159,7 @@ class Chaos:
     def _content_digest(self, client: httpx.Client, video_id: str) -> tuple[str, int] | None:
         try:
             content = client.get(f"/v1/videos/{video_id}/content")
-            record = Redis.from_url(self.redis_server.url).hget(f"t2v:video:{video_id}", "artifact_attempt")
+            record = self.observer_redis.hget(f"t2v:video:{video_id}", "artifact_attempt")
         except (httpx.HTTPError, Exception):
             return None
         if content.status_code != 200 or record is None:
