@@ -27,11 +27,15 @@ class ApiFailure(Exception):
 
 
 def default_server() -> str:
+    """$T2V_SERVER, else the API a running `t2v up` recorded in the data directory, else this
+    machine's API on the configured port."""
+    from app import redis_address
     from app.settings import get_settings
 
     settings = get_settings()
     host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
-    return os.environ.get("T2V_SERVER") or f"http://{host}:{settings.api_port}"
+    recorded = redis_address.recorded(settings.data_dir, redis_address.API_RECORD_NAME)
+    return os.environ.get("T2V_SERVER") or recorded or f"http://{host}:{settings.api_port}"
 
 
 class Client:
@@ -274,7 +278,11 @@ def _run(handler):
 
 
 def _client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", default=None, help="the API's address (default: $T2V_SERVER or this machine's API)")
+    parser.add_argument(
+        "--server",
+        default=None,
+        help="the API's address (default: $T2V_SERVER, else the one a running `t2v up` recorded, else this machine's API)",
+    )
     parser.add_argument("--api-key", default=os.environ.get("T2V_API_KEY"), help="an API key (default: $T2V_API_KEY)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
 

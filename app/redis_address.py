@@ -2,7 +2,8 @@
 
 `t2v up` starts its embedded Valkey on a free port and writes the URL to `<data dir>/redis.url`
 for as long as it runs, so `t2v keys create` in a second terminal (or a `t2v api` or `t2v worker`
-started by hand with the same data directory) reaches the same server without being told.
+started by hand with the same data directory) reaches the same server without being told. It
+records its API's address the same way (`api.url`), for `t2v generate` and `t2v videos`.
 """
 
 import os
@@ -14,31 +15,32 @@ from app.settings import Settings
 # Where nothing else says: a Redis on this machine's standard port.
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 RECORD_NAME = "redis.url"
+API_RECORD_NAME = "api.url"
 
 
-def record_path(data_dir: Path) -> Path:
-    return Path(data_dir) / RECORD_NAME
+def record_path(data_dir: Path, name: str = RECORD_NAME) -> Path:
+    return Path(data_dir) / name
 
 
-def record(data_dir: Path, url: str) -> None:
-    """Publish `url` as the running stack's Redis (written whole: a reader never sees half)."""
-    path = record_path(data_dir)
+def record(data_dir: Path, url: str, name: str = RECORD_NAME) -> None:
+    """Publish `url` as the running stack's Redis (or API: `name`), written whole: a reader never
+    sees half."""
+    path = record_path(data_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{RECORD_NAME}.{os.getpid()}")
+    partial = path.with_name(f".{name}.{os.getpid()}")
     partial.write_text(url + "\n")
     partial.replace(path)
 
 
-def forget(data_dir: Path, url: str) -> None:
+def forget(data_dir: Path, url: str, name: str = RECORD_NAME) -> None:
     """Withdraw the record, unless another stack has replaced it since."""
-    path = record_path(data_dir)
-    if recorded(data_dir) == url:
-        path.unlink(missing_ok=True)
+    if recorded(data_dir, name) == url:
+        record_path(data_dir, name).unlink(missing_ok=True)
 
 
-def recorded(data_dir: Path) -> str | None:
+def recorded(data_dir: Path, name: str = RECORD_NAME) -> str | None:
     try:
-        return record_path(data_dir).read_text().strip() or None
+        return record_path(data_dir, name).read_text().strip() or None
     except OSError:
         return None
 

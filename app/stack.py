@@ -66,6 +66,9 @@ class Stack:
 
     def __init__(self, host: str, port: int, data_dir: Path, verbose: bool = False, say=print):
         self.host, self.port, self.data_dir = host, port, Path(data_dir).resolve()
+        # Where a client on this machine reaches the API (a wildcard bind answers on loopback).
+        loopback = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        self.api_url = f"http://[{loopback}]:{port}" if ":" in loopback else f"http://{loopback}:{port}"
         self.verbose, self.say = verbose, say
         self.logs = self.data_dir / "logs"
         self.redis = None
@@ -101,6 +104,7 @@ class Stack:
         self._spawn("api", ["api", "--host", self.host, "--port", str(self.port)], env, API_STOP_S)
         base = f"http://{self.host}:{self.port}"
         self._wait(lambda: _answers(f"{base}/healthz"), 60, "the API to answer")
+        redis_address.record(self.data_dir, self.api_url, redis_address.API_RECORD_NAME)
         self.say(f"  api      {base}/v1 (docs: {base}/docs)")
         if keys_note:
             self.say(f"  keys     {keys_note}")
@@ -192,6 +196,7 @@ class Stack:
                     child.process.wait()
             for video_id in rendering:
                 self.say(f"  {video_id}: {self._status(video_id)}")
+            redis_address.forget(self.data_dir, self.api_url, redis_address.API_RECORD_NAME)
             if self.redis:
                 self.redis.stop()
                 redis_address.forget(self.data_dir, self.redis.url)

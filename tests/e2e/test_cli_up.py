@@ -2,6 +2,7 @@
 `t2v keys` reaches it, and Ctrl-C (SIGINT to the whole foreground process group, as a terminal
 sends it) or SIGTERM stops it all in seconds, in order, with a few plain lines."""
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from redis import Redis
 
 from app.embedded_redis import EmbeddedRedis, free_port
 from app.records import RecordStore
-from app.redis_address import record_path
+from app.redis_address import API_RECORD_NAME, record_path
 from tests.conftest import TEST_CATALOG
 from tests.support import ROOT, base_env, wait_until
 
@@ -88,6 +89,7 @@ class Up:
         leftover = subprocess.run(["pgrep", "-f", str(self.data)], capture_output=True, text=True).stdout
         assert leftover.strip() == "", f"processes left behind: {leftover}"
         assert not record_path(self.data).exists(), "the Redis address outlived the stack"
+        assert not record_path(self.data, API_RECORD_NAME).exists(), "the API address outlived the stack"
 
 
 @pytest.fixture
@@ -118,6 +120,10 @@ def test_up_serves_a_video_and_stops_cleanly_on_ctrl_c(up):
     assert list((stack.data / "redis").rglob("*.aof"))
     assert "rq.worker" in (stack.data / "logs" / "worker.log").read_text()
     assert "rq.worker" not in stack.output()
+    # Another terminal's client finds the stack's API (on its own port) without being told.
+    listed = stack.t2v("videos", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert video.id in [v["id"] for v in json.loads(listed.stdout)["data"]]
 
     stack.stop("SIGINT to the group")
     stack.assert_all_gone()
