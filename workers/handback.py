@@ -4,7 +4,8 @@ Stopping (`t2v up`'s Ctrl-C, a deploy's SIGTERM) should take seconds, not the re
 The render stops at its next denoising step; the record goes back from `in_progress` to `queued`
 by the same conditional transition the sweep uses (only while this worker still holds it), and a
 fresh job is queued for it, so the next worker serving the model renders it from the start (a
-long video from its last finished chunk).
+long video from its last finished chunk). A hand-back is no lost attempt: its claim is not
+counted, so restarting a stack never uses up a video's `max_render_attempts`.
 """
 
 import logging
@@ -30,6 +31,7 @@ def hand_back(ctx: WorkerContext, record: dict) -> str:
             "status": VideoStatus.QUEUED.value,
             "worker": None,
             "progress": 0,
+            "attempts": max(0, record.get("attempts", 1) - 1),
             "enqueues": enqueues,
             "enqueued_at": time.time(),
         },

@@ -179,6 +179,8 @@ def test_ctrl_c_during_a_render_hands_the_video_back_and_redis_keeps_it(up):
     finally:
         redis_server.stop()
     assert record["status"] == "queued" and record["worker"] is None and record["progress"] == 0
+    # Handed back, not lost: the claim is not counted against the video's attempts.
+    assert record["attempts"] == 0
 
 
 def _one_line_failure(result: subprocess.CompletedProcess) -> str:
