@@ -107,6 +107,9 @@ class CatalogEntry(BaseModel):
     # Replaces the family's capabilities: fewer for a checkpoint that cannot, `reference` for one
     # with reference conditioning. `text` is implied.
     capabilities: list[Literal["text", "image", "video", "reference"]] | None = None
+    # An image-to-video checkpoint (the family's `image_pipeline_classes`): every video starts from
+    # `input_reference`; text alone, chunks, remixes and extensions are refused. Its capabilities: image.
+    image_to_video: bool = False
 
     @model_validator(mode="after")
     def _family_exists(self):
@@ -120,6 +123,10 @@ class CatalogEntry(BaseModel):
         problems = _recipe_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
+        if self.image_to_video and self.capabilities is not None:
+            raise ValueError("an image_to_video entry takes images only: drop `capabilities`")
+        if self.image_to_video and not get_family(self.family).image_pipeline_classes:
+            raise ValueError(f"family {self.family!r} has no image-to-video pipeline")
         return self
 
     @cached_property
@@ -129,7 +136,9 @@ class CatalogEntry(BaseModel):
         for key in ("allowed_sizes", "allowed_frame_counts"):
             if key in overrides:
                 overrides[key] = tuple(overrides[key])
-        if self.capabilities is not None:
+        if self.image_to_video:
+            overrides["capabilities"] = ("image",)
+        elif self.capabilities is not None:
             overrides["capabilities"] = tuple(dict.fromkeys(["text", *self.capabilities]))
         return dataclasses.replace(get_family(self.family), **overrides)
 

@@ -158,11 +158,7 @@ def load_model(entry: CatalogEntry, data_dir: Path) -> LoadedModel:
         pipe = DiffusionPipeline.from_pretrained(path, **load_arguments(entry, device))
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"model {entry.name!r}: cannot load pipeline from {path!r}: {exc}") from exc
-    expected = entry.spec.pipeline_class
-    if type(pipe).__name__ not in (expected, *entry.spec.conditioned_pipeline_classes):
-        raise ModelLoadError(
-            f"model {entry.name!r}: {path!r} holds a {type(pipe).__name__}, but family {entry.family!r} needs {expected}"
-        )
+    check_pipeline_class(entry, type(pipe).__name__, path)
     check_recipe(entry, pipe)
     try:
         # Fused before placement, caches and compilation, which then see the distilled weights.
@@ -174,6 +170,28 @@ def load_model(entry: CatalogEntry, data_dir: Path) -> LoadedModel:
     pipe.set_progress_bar_config(disable=True)
     seconds = time.perf_counter() - started
     return LoadedModel(entry.name, entry, pipe, device, dtype, seconds, parameter_bytes(pipe), offload)
+
+
+def check_pipeline_class(entry: CatalogEntry, loaded: str, path: str) -> None:
+    """The checkpoint must be what the entry says: a text-to-video pipeline of the family, or an
+    image-to-video one for an `image_to_video` entry (and only then: it cannot start from text)."""
+    spec = entry.spec
+    if loaded in spec.image_pipeline_classes:
+        if not entry.image_to_video:
+            raise ModelLoadError(
+                f"model {entry.name!r}: {path!r} holds a {loaded}, an image-to-video checkpoint: "
+                "set `image_to_video = true` in its catalog entry"
+            )
+        return
+    wanted = (
+        spec.image_pipeline_classes
+        if entry.image_to_video
+        else (spec.pipeline_class, *spec.conditioned_pipeline_classes)
+    )
+    if loaded not in wanted:
+        raise ModelLoadError(
+            f"model {entry.name!r}: {path!r} holds a {loaded}, but the entry needs {' or '.join(wanted)}"
+        )
 
 
 def check_recipe(entry: CatalogEntry, pipe: DiffusionPipeline) -> None:

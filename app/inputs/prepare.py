@@ -132,6 +132,24 @@ def _add_characters(prepared: PreparedInputs, prompt: str, entry: CatalogEntry, 
             prepared.conditions.references.append(Reference(source="reference_image"))
 
 
+def _check_image_only(entry: CatalogEntry, body: dict, resolved: ResolvedRequest, from_video: bool) -> None:
+    """An image-to-video checkpoint makes one clip from one image; nothing else reaches it."""
+    if from_video or not body.get("input_reference"):
+        raise InvalidRequest(
+            f"model {entry.name!r} is an image-to-video checkpoint: every video starts from an image "
+            f"({INPUT_REFERENCE_FORMS}); it cannot remix, edit or extend videos",
+            param="input_reference",
+            code="unsupported_capability",
+        )
+    if resolved.is_chunked or resolved.loop:
+        longest = (resolved.chunk_frames - 1) / resolved.fps
+        raise InvalidRequest(
+            f"model {entry.name!r} is an image-to-video checkpoint: it makes one clip of at most {longest:g} s, "
+            "without loops",
+            param="loop" if resolved.loop else "seconds",
+        )
+
+
 def prepare_inputs(
     body: dict,
     prompt: str,
@@ -143,6 +161,8 @@ def prepare_inputs(
 ) -> PreparedInputs:
     entry = catalog[resolved.model]
     prepared = body.get(PREPARED)
+    if "text" not in entry.spec.capabilities:
+        _check_image_only(entry, body, resolved, isinstance(prepared, PreparedInputs))
     if isinstance(prepared, PreparedInputs):
         if prepared.conditions.video is not None:
             require(entry, "video", catalog, "model")

@@ -66,6 +66,9 @@ class FamilySpec:
     # Other pipeline classes a checkpoint of the family may load as: ones that still make videos
     # from text alone and take more conditions (Wan VACE: reference images).
     conditioned_pipeline_classes: tuple[str, ...] = ()
+    # Image-to-video checkpoints of the family (every video starts from an image): loadable by an
+    # entry with `image_to_video = true`, whose requests must bring `input_reference`.
+    image_pipeline_classes: tuple[str, ...] = ()
 
     @property
     def caption_style(self) -> str | None:

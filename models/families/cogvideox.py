@@ -8,6 +8,7 @@ from models.families.base import FamilySpec, FrameRule
 COGVIDEOX = FamilySpec(
     name="cogvideox",
     pipeline_class="CogVideoXPipeline",
+    image_pipeline_classes=("CogVideoXImageToVideoPipeline",),
     # The VAE decodes latent frames two at a time and only an odd latent count comes back as
     # 4(n-1)+1 frames, so exact lengths are 8k+1.
     frame_rule=FrameRule(multiple=8, offset=1),

@@ -9,6 +9,7 @@ from models.families.base import FamilySpec, FrameRule
 HUNYUAN = FamilySpec(
     name="hunyuan",
     pipeline_class="HunyuanVideoPipeline",
+    image_pipeline_classes=("HunyuanVideoImageToVideoPipeline",),
     # 4x temporal compression after the first frame.
     frame_rule=FrameRule(multiple=4, offset=1),
     # `check_inputs`: height and width divisible by 16 (8x VAE times 2x2 patches).

@@ -8,6 +8,7 @@ from models.families.base import FamilySpec, FrameRule
 LTX = FamilySpec(
     name="ltx",
     pipeline_class="LTXPipeline",
+    image_pipeline_classes=("LTXImageToVideoPipeline",),
     # 8x temporal compression after the first frame: (num_frames - 1) must divide by 8.
     frame_rule=FrameRule(multiple=8, offset=1),
     # `check_inputs` rejects sides that are not multiples of 32 (the VAE's spatial factor).

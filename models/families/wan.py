@@ -8,6 +8,7 @@ from models.families.base import FamilySpec, FrameRule
 WAN = FamilySpec(
     name="wan",
     pipeline_class="WanPipeline",
+    image_pipeline_classes=("WanImageToVideoPipeline",),
     # The VAE compresses time 4x after the first frame, so frames are 4k+1.
     frame_rule=FrameRule(multiple=4, offset=1),
     # 8x VAE downsampling times the transformer's 2x2 patches.

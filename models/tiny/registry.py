@@ -9,6 +9,7 @@ BUILDERS: dict[str, str] = {
     "tiny-wan": "models.tiny.wan",
     "tiny-wan22": "models.tiny.wan22",
     "tiny-wan-vace": "models.tiny.wan_vace",
+    "tiny-wan-i2v": "models.tiny.wan_i2v",
     "tiny-ltx": "models.tiny.ltx",
     "tiny-cogvideox": "models.tiny.cogvideox",
     "tiny-hunyuan": "models.tiny.hunyuan",

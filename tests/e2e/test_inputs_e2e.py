@@ -115,7 +115,7 @@ def sdk(env, redis, tmp_path_factory):
         "T2V_INPUT_MAX_IMAGE_BYTES": "200000",
     }
     api, base = start_api(api_env, free_port(), log_dir)
-    worker = start_worker(env, redis, log_dir, [MODEL, "tiny-wan-vace"])
+    worker = start_worker(env, redis, log_dir, [MODEL, "tiny-wan-vace", "tiny-wan-i2v"])
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     yield OpenAI(base_url=f"{base}/v1", api_key="test-key", max_retries=0)
     worker.stop()
@@ -187,6 +187,40 @@ def test_an_image_may_start_a_video_longer_than_one_clip_and_it_may_be_remixed(s
     remix = completed(sdk, sdk.videos.remix(body["id"], prompt="a blue ball"))
     assert (remix["status"], remix["seconds"], remix["chunks"]["total"]) == ("completed", "8", body["chunks"]["total"])
     assert len(decode_mp4(sdk.videos.download_content(remix["id"]).read())) == 8 * 8 + 1
+
+
+def test_an_image_to_video_checkpoint_animates_images_and_refuses_the_rest(sdk):
+    image = shape_frame(32, 32)
+    videos = []
+    for picture in (image, 255 - image):  # same seed, two images
+        made = sdk.videos.create(
+            model="tiny-wan-i2v",
+            prompt="a red ball",
+            input_reference=("a.png", png_bytes(picture)),
+            extra_body={"seed": 5},
+        )
+        videos.append(completed(sdk, made))
+    video = videos[0]
+    assert [v["status"] for v in videos] == ["completed", "completed"], videos
+    frames = [decode_mp4(sdk.videos.download_content(v["id"]).read()).astype(np.float64) for v in videos]
+    assert len(frames[0]) == 4 * 8 + 1
+    # The pipeline's own image path (WanImageToVideoPipeline) conditions every step on the image:
+    # the same seed and prompt with another image is another video.
+    assert np.abs(frames[0] - frames[1]).mean() > 1.0
+    create = sdk.videos.create
+    error = refused(lambda: create(model="tiny-wan-i2v", prompt="text alone"), 400)
+    assert (error["param"], error["code"]) == ("input_reference", "unsupported_capability")
+    assert "image-to-video checkpoint" in error["message"]
+    small = ("a.png", png_bytes(image))
+    error = refused(lambda: create(model="tiny-wan-i2v", prompt="x", seconds="8", input_reference=small), 400)
+    assert error["param"] == "seconds" and "4 s" in error["message"]
+    error = refused(lambda: sdk.videos.remix(video["id"], prompt="a blue ball"), 400)
+    assert error["code"] == "unsupported_capability"
+    body = {"video": {"id": video["id"]}, "prompt": "more", "seconds": "4"}
+    error = refused(lambda: sdk.post("/videos/extensions", body=body, cast_to=openai.types.Video), 400)
+    assert error["code"] == "unsupported_capability"
+    models = {m["id"]: m for m in sdk.get("/models", cast_to=object)["data"]}
+    assert models["tiny-wan-i2v"]["capabilities"] == ["image"]
 
 
 def test_image_urls_https_and_data_are_fetched_and_checked(sdk, image_host):

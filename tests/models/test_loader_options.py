@@ -172,3 +172,19 @@ def test_worker_with_a_bad_option_exits_at_start_up_and_says_why(redis_server, d
     for model, message in expected.items():
         assert returncodes[model] != 0
         assert message in workers[model].output(), workers[model].output()[-2000:]
+
+
+def test_an_image_to_video_checkpoint_loads_only_as_one(tmp_path):
+    as_text = CatalogEntry(name="probe", family="wan", path="builtin:tiny-wan-i2v")
+    with pytest.raises(ModelLoadError, match="holds a WanImageToVideoPipeline, an image-to-video checkpoint"):
+        load_model(as_text, tmp_path)
+    loaded = load_model(
+        CatalogEntry(name="probe", family="wan", path="builtin:tiny-wan-i2v", image_to_video=True), tmp_path
+    )
+    assert type(loaded.pipeline).__name__ == "WanImageToVideoPipeline"
+    assert loaded.entry.spec.capabilities == ("image",)
+    # And the other way round: a text-to-video checkpoint is no image-to-video entry.
+    with pytest.raises(ModelLoadError, match="holds a WanPipeline, but the entry needs WanImageToVideoPipeline"):
+        load_model(CatalogEntry(name="probe", family="wan", path="builtin:tiny-wan", image_to_video=True), tmp_path)
+    with pytest.raises(ValueError, match="family 'mochi' has no image-to-video pipeline"):
+        CatalogEntry(name="probe", family="mochi", path="x", image_to_video=True)
