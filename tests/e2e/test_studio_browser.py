@@ -236,3 +236,22 @@ def test_remix_and_extend_from_a_finished_card(browser, api_url, tmp_path):
     # The studio extends by the source's length: the new video is both.
     assert extension["seconds"] == "2" and extension["status"] == "completed"
     screenshot(browser, tmp_path, "6-remix-and-extend", card)
+
+
+@pytest.mark.usefixtures("events_worker")
+def test_the_studio_passes_an_accessibility_audit(browser, api_url, tmp_path):
+    """axe-core (WCAG 2.1 A and AA rules) on the page with a finished video and its follow-up form open."""
+    from selenium.webdriver.common.by import By
+    from selenium_axe_python import Axe
+
+    video = httpx.post(f"{api_url}/v1/videos", json={"prompt": "a red ball", "model": RENDERED, "seconds": "1"}).json()
+    wait_until(lambda: httpx.get(f"{api_url}/v1/videos/{video['id']}").json()["status"] == "completed", what="a video")
+    browser.get(f"{api_url}/")
+    card = wait_until(lambda: browser.find_elements(By.ID, f"video-{video['id']}"), what="its card")[0]
+    wait_until(lambda: card.get_attribute("data-status") == "completed", what="the card to finish")
+    card.find_element(By.CSS_SELECTOR, "button.remix").click()
+    axe = Axe(browser)
+    axe.inject()
+    results = axe.run(options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
+    assert results["passes"], "the audit checked nothing"
+    assert results["violations"] == [], axe.report(results["violations"])
