@@ -3,9 +3,16 @@
 (a) N videos made by calling the diffusers pipeline and encoding in this process;
 (b) the same N videos (same prompts, seeds, sizes) end to end: API -> Redis -> worker -> MP4.
 Prints b/a (target <= 1.05), then p50/p99 of `POST /v1/videos` with 50 concurrent clients
-(target p99 < 50 ms). Both parts run here, side by side, so machine noise hits both.
+(target p99 < 50 ms). Both parts run here in alternating rounds of `--round` videos, so machine
+noise hits both; the spread of the rounds' ratios shows how much of the result is noise.
 
-    .venv/bin/python bench/overhead.py [--model NAME] [--videos N] [--clients 50]
+    .venv/bin/python bench/overhead.py [--model NAME] [--videos N] [--clients 50] [--threads N] \
+        [--appendfsync always|everysec] [--set T2V_PREVIEW_BUDGET_SHARE=0 ...]
+
+`--appendfsync everysec` runs the embedded Valkey as the compose Redis does (default `always`, as
+`t2v up` does: every write, a render's per-step progress included, waits for a disk flush).
+`--threads N` gives both sides N torch threads (the worker through OMP_NUM_THREADS, this process
+through `torch.set_num_threads`); without it both use torch's default (one per core).
 """
 
 import argparse
@@ -26,7 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.embedded_redis import EmbeddedRedis, free_port
 from app.settings import Settings
 from models.catalog import load_catalog
+from tests.sse_client import read_events
 from tests.support import base_env, start_api, start_worker
+
+
+TERMINAL_EVENTS = ("completed", "failed", "cancelled")
 
 
 PROMPTS = [
@@ -88,24 +99,18 @@ def _params(job: dict, catalog, settings) -> dict:
 def end_to_end(base: str, model: str, jobs: list[dict]) -> tuple[float, float]:
     """Wall seconds for the batch, and the seconds the worker itself spent sampling and encoding."""
     with httpx.Client(base_url=f"{base}/v1", timeout=30) as client:
-        warm = client.post("/videos", json={**jobs[0], "model": model}).json()
-        _wait_all(client, [warm["id"]])
         started = time.perf_counter()
         ids = [client.post("/videos", json={**job, "model": model}).json()["id"] for job in jobs]
-        _wait_all(client, ids)
+        # One worker takes jobs in order: the batch is done when its last video is. Its event
+        # stream says so the moment it happens (a poll would add up to its interval), and costs
+        # the worker nothing while it waits.
+        read_events(base, ids[-1], stop=lambda event: event.type in TERMINAL_EVENTS, read_timeout=600)
         wall = time.perf_counter() - started
-        timings = [client.get(f"/videos/{video_id}").json()["timings"] for video_id in ids]
-        return wall, sum(t["denoise"] + t["decode"] + t["encode"] for t in timings)
-
-
-def _wait_all(client: httpx.Client, ids: list[str]) -> None:
-    """One worker takes jobs in order: poll only the oldest unfinished video, so the poller
-    itself costs the worker almost no CPU."""
-    for video_id in ids:
-        while (video := client.get(f"/videos/{video_id}").json())["status"] in ("queued", "in_progress"):
-            time.sleep(0.1)  # the server's openai-poll-after-ms here
+        videos = [client.get(f"/videos/{video_id}").json() for video_id in ids]
+    for video in videos:
         if video["status"] != "completed":
-            raise SystemExit(f"{video_id} {video['status']}: {video['error']}")
+            raise SystemExit(f"{video['id']} {video['status']}: {video['error']}")
+    return wall, sum(v["timings"]["denoise"] + v["timings"]["decode"] + v["timings"]["encode"] for v in videos)
 
 
 def post_latency(base: str, model: str, clients: int, per_client: int) -> list[float]:
@@ -142,12 +147,19 @@ def main() -> None:
     parser.add_argument("--model", default=Settings().default_model)
     parser.add_argument("--catalog", type=Path, default=None)
     parser.add_argument("--videos", type=int, default=12)
+    parser.add_argument("--round", type=int, default=2, help="videos per round of (a) and (b)")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--posts-per-client", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads on both sides")
+    parser.add_argument("--appendfsync", choices=("always", "everysec"), default="always")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="T2V_NAME=VALUE", help="a setting for API and worker"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="t2v-bench-"))
     redis_server = EmbeddedRedis(work / "redis").start()
+    Redis.from_url(redis_server.url).config_set("appendfsync", args.appendfsync)
     catalog = args.catalog or Path(__file__).resolve().parents[1] / "models" / "catalog.toml"
     # Production heartbeat and sweep cadence (the test defaults are fast on purpose).
     env = base_env(
@@ -161,7 +173,14 @@ def main() -> None:
         T2V_SWEEP_INTERVAL_S="5",
         T2V_SWEEP_GRACE_S="5",
     )
-    env.pop("OMP_NUM_THREADS")  # both sides use torch's default thread count
+    env.update(item.split("=", 1) for item in args.set)
+    if args.threads:
+        import torch
+
+        env["OMP_NUM_THREADS"] = str(args.threads)
+        torch.set_num_threads(args.threads)
+    else:
+        env.pop("OMP_NUM_THREADS")  # both sides use torch's default thread count
     api, base = start_api(env, free_port(), work)
     services = [api]
     try:
@@ -172,24 +191,42 @@ def main() -> None:
         jobs = requests_for(args.videos)
         worker = start_worker(env, Redis.from_url(redis_server.url), work, [args.model])
         services.append(worker)
-        # Alternate halves of (a) and (b), so slow drift of the machine's load hits both alike.
-        halves = [jobs[: len(jobs) // 2], jobs[len(jobs) // 2 :]]
         direct_model = load_direct(args.model, args.catalog, work / "data")
+        end_to_end(base, args.model, jobs[:1])  # the worker's first job warms it up, as (a)'s did
+        # Rounds of a few videos in the order (b) (a), (a) (b), (b) (a)...: the machine's drifting
+        # load falls on both sides alike, and each round gives a ratio of its own.
         through_server = direct = worker_busy = 0.0
-        for half in halves:
-            wall, busy = end_to_end(base, args.model, half)
-            through_server += wall
-            worker_busy += busy
-            direct += in_process(direct_model, half)
+        round_ratios = []
+        for index in range(0, len(jobs), args.round):
+            chunk = jobs[index : index + args.round]
+            sides = ("server", "direct") if (index // args.round) % 2 == 0 else ("direct", "server")
+            seconds = {}
+            for side in sides:
+                if side == "server":
+                    seconds[side], busy = end_to_end(base, args.model, chunk)
+                    worker_busy += busy
+                else:
+                    seconds[side] = in_process(direct_model, chunk)
+            through_server += seconds["server"]
+            direct += seconds["direct"]
+            round_ratios.append(seconds["server"] / seconds["direct"])
     finally:
         for service in services:
             service.stop()
         redis_server.stop()
 
-    print(f"model {args.model}, {args.videos} videos, cpu threads {os.cpu_count()}")
+    threads = args.threads or "torch default"
+    print(
+        f"model {args.model}, {args.videos} videos, cpu cores {os.cpu_count()}, torch threads {threads}, "
+        f"appendfsync {args.appendfsync}"
+    )
     print(f"(a) in-process pipeline + encode : {direct:8.2f} s  ({direct / args.videos:.3f} s/video)")
     print(f"(b) API -> queue -> worker       : {through_server:8.2f} s  ({through_server / args.videos:.3f} s/video)")
     print(f"ratio b/a                        : {through_server / direct:8.3f}   (target <= 1.05)")
+    print(
+        f"    per round of {args.round}: median {statistics.median(round_ratios):.3f}, "
+        f"min {min(round_ratios):.3f}, max {max(round_ratios):.3f} ({len(round_ratios)} rounds)"
+    )
     print(f"    of (b), the worker sampled and encoded for {worker_busy:.2f} s; the rest is queueing, records, polling")
     print(
         f"POST /v1/videos, {args.clients} concurrent clients x {args.posts_per_client}: "
