@@ -7,12 +7,14 @@ seeds), rendered and encoded in this process the way one worker would, in the sa
 - ramp to B: the worker's policy (workers/batching.py `BatchRamp`): one video, then 2, 4, ... up
   to B while matching videos are still queued.
 Prints videos per minute and the speed-up over one at a time (with the CPU speed-ups), when the
-first video is done, and the mean time until a video is done (all were queued at the start).
+first video is done, and the mean time until a video is done (all were queued at the start). Time
+is CPU time by default (this process's and its ffmpeg encoders'): on a machine shared with other
+work, wall time swings with their load; `--clock wall` measures elapsed time.
 
 It measures the sampler and encoder in this process, without the queue around it.
 
     .venv/bin/python bench/batching.py [--videos 16] [--batches 1,4,8] [--ramps 4,8] [--size 64x64]
-        [--frames 17] [--steps N] [--rounds 1] [--no-stock]
+        [--frames 17] [--steps N] [--rounds 1] [--clock cpu|wall] [--no-stock]
 """
 
 import argparse
@@ -69,9 +71,16 @@ def batch_sizes(count: int, batch: int, ramp: bool) -> list[int]:
     return sizes
 
 
-def render_all(model, queued: list[dict], sizes: list[int]) -> tuple[float, list[float]]:
-    """(wall seconds for every video, seconds until each video is encoded)."""
-    started = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process and of the ffmpeg encoders it waited for. On a shared machine a
+    render's CPU time moves far less with the load than its wall time."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def render_all(model, queued: list[dict], sizes: list[int], clock) -> tuple[float, list[float]]:
+    """(`clock` seconds for every video, `clock` seconds until each video is encoded)."""
+    started = clock()
     done = []
     offset = 0
     with tempfile.TemporaryDirectory() as scratch:
@@ -87,9 +96,9 @@ def render_all(model, queued: list[dict], sizes: list[int]) -> tuple[float, list
                 folder = Path(scratch) / f"{offset + index}"
                 folder.mkdir()
                 write_outputs(result.frames, group[index]["fps"], folder)
-                done.append(time.perf_counter() - started)
+                done.append(clock() - started)
             offset += size
-    return time.perf_counter() - started, done
+    return clock() - started, done
 
 
 def main() -> None:
@@ -101,6 +110,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=17)
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     parser.add_argument("--rounds", type=int, default=1, help="times each row runs (order reversed each round)")
+    parser.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="cpu: this process's and its encoders' CPU seconds (steady on a shared machine); wall: elapsed",
+    )
     parser.add_argument("--no-stock", action="store_true", help="skip the stock diffusers row")
     args = parser.parse_args()
     entry = load_catalog()["embedded"]
@@ -118,19 +133,23 @@ def main() -> None:
     for _, warm, _ in plans[:2]:
         sample(warm, queued[0], lambda done, total: None)  # warm-up, not timed
     # Every row once per round, the order reversed each round, so load drift hits all alike.
-    walls = {label: [] for label, _, _ in plans}
+    clock = cpu_seconds if args.clock == "cpu" else time.perf_counter
+    totals = {label: [] for label, _, _ in plans}
     dones = {label: [] for label, _, _ in plans}
     for round_index in range(args.rounds):
         for label, chosen, sizes in plans if round_index % 2 == 0 else plans[::-1]:
-            wall, done = render_all(chosen, queued, sizes)
-            walls[label].append(wall)
+            wall_started = time.perf_counter()
+            total, done = render_all(chosen, queued, sizes, clock)
+            totals[label].append(total)
             dones[label].append(done)
-            print(f"... {label} {sizes}: {wall:.1f} s", file=sys.stderr, flush=True)
+            wall = time.perf_counter() - wall_started
+            print(f"... {label} {sizes}: {total:.1f} {args.clock} s, {wall:.1f} s wall", file=sys.stderr, flush=True)
 
     print(
         f"embedded model, {args.videos} videos of {args.size} x {args.frames} frames, "
         f"{queued[0]['num_inference_steps']} steps, guidance {queued[0]['guidance_scale']}; "
-        f"CPU, {torch.get_num_threads()} threads, {os.cpu_count()} cores; {args.rounds} round(s), summed"
+        f"CPU, {torch.get_num_threads()} threads, {os.cpu_count()} cores; {args.rounds} round(s), "
+        f"{args.clock} time"
     )
     print(
         "| rendering | batches | videos/min | vs one at a time "
@@ -139,7 +158,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
 
     def figures(label):
-        rate = 60 * args.videos * len(walls[label]) / sum(walls[label])
+        rate = 60 * args.videos * len(totals[label]) / sum(totals[label])
         first = statistics.mean(done[0] for done in dones[label])
         mean = statistics.mean(statistics.mean(done) for done in dones[label])
         return rate, first, mean
