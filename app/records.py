@@ -197,12 +197,22 @@ class RecordStore:
     def set_progress(self, video_id: str, progress: int, step_events: Iterable[list] = ()) -> bool:
         """Raise the progress and append `step_events` (made with `events.encode`); False when the
         video is no longer in progress (cancelled, gone)."""
-        return bool(
-            self._progress(
-                keys=[record_key(video_id), events.events_key(video_id)],
-                args=[int(progress), json.dumps(list(step_events)), events.MAX_ENTRIES, events.TTL_S],
-            )
-        )
+        keys, args = self._progress_arguments(video_id, progress, step_events)
+        return bool(self._progress(keys=keys, args=args))
+
+    def progress_command(self, video_id: str, progress: int, step_events: Iterable[list] = ()) -> tuple:
+        """`set_progress` as the words of one EVALSHA, for a caller that sends it itself (its
+        answer is 1 while the video is in progress); `load_scripts` first."""
+        keys, args = self._progress_arguments(video_id, progress, step_events)
+        return ("EVALSHA", self._progress.sha, len(keys), *keys, *args)
+
+    def load_scripts(self) -> None:
+        self.redis.script_load(_PROGRESS)
+
+    @staticmethod
+    def _progress_arguments(video_id: str, progress: int, step_events: Iterable[list]) -> tuple[list, list]:
+        keys = [record_key(video_id), events.events_key(video_id)]
+        return keys, [int(progress), json.dumps(list(step_events)), events.MAX_ENTRIES, events.TTL_S]
 
     def update(self, video_id: str, fields: dict) -> None:
         """Unconditional write of non-status fields (timings, expansion results)."""

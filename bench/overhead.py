@@ -97,14 +97,17 @@ def _params(job: dict, catalog, settings) -> dict:
 
 
 def end_to_end(base: str, model: str, jobs: list[dict]) -> tuple[float, float]:
-    """Wall seconds for the batch, and the seconds the worker itself spent sampling and encoding."""
+    """Wall seconds for the videos made one after the other (each created once the previous one
+    is done, as (a) makes them: a queue of several would be rendered as a batch, which
+    bench/batching.py measures), and the seconds the worker itself spent sampling and encoding."""
     with httpx.Client(base_url=f"{base}/v1", timeout=30) as client:
         started = time.perf_counter()
-        ids = [client.post("/videos", json={**job, "model": model}).json()["id"] for job in jobs]
-        # One worker takes jobs in order: the batch is done when its last video is. Its event
-        # stream says so the moment it happens (a poll would add up to its interval), and costs
-        # the worker nothing while it waits.
-        read_events(base, ids[-1], stop=lambda event: event.type in TERMINAL_EVENTS, read_timeout=600)
+        ids = []
+        for job in jobs:
+            ids.append(client.post("/videos", json={**job, "model": model}).json()["id"])
+            # The video's event stream says it is done the moment it is (a poll would add up to
+            # its interval), and costs the worker nothing while it waits.
+            read_events(base, ids[-1], stop=lambda event: event.type in TERMINAL_EVENTS, read_timeout=600)
         wall = time.perf_counter() - started
         videos = [client.get(f"/videos/{video_id}").json() for video_id in ids]
     for video in videos:

@@ -35,6 +35,7 @@ from workers.longvideo.runner import (
 )
 from workers.redis_retry import until_redis_answers
 from workers.runtime import RenderCancelled, sample, sample_params
+from workers.step_reports import StepReports
 
 
 log = logging.getLogger(__name__)
@@ -170,17 +171,24 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
     clock = StepClock(record["num_inference_steps"])
     previews.begin(ctx.storage, video_id, attempt, model, ctx.settings.preview_budget_share)
 
+    # A single clip's step reports do not wait for their answers (workers/step_reports.py); a long
+    # video's interleave with its chunks' own writes, so each waits for its answer.
+    reports = None if is_long_video(record) else StepReports(ctx.redis, ctx.store, video_id)
+
     def on_step(done: int, total: int) -> None:
         if ctx.stopping.is_set():
             raise WorkerStopping(video_id)  # the worker is stopping: it hands the video back
-        # One round trip per step reports progress (and its events) and learns of a cancel: it
-        # lands at the next step, not after the video.
+        # Each step reports progress (and its events) and learns of a cancel: it lands within a
+        # step or two, not after the video.
         percent = done * DENOISE_PROGRESS_SHARE // total
         step_events = [*previews.take_events(), clock.step(done, total, percent)]
-        try:
-            still_running = ctx.store.set_progress(video_id, percent, step_events)
-        except RedisError:
-            return  # Redis is restarting: keep sampling, the finish waits for it to come back
+        if reports is not None:
+            still_running = reports.send(percent, step_events)
+        else:
+            try:
+                still_running = ctx.store.set_progress(video_id, percent, step_events)
+            except RedisError:
+                return  # Redis is restarting: keep sampling, the finish waits for it to come back
         if not still_running:
             raise RenderCancelled(video_id)
 
@@ -191,7 +199,12 @@ def _render(ctx: WorkerContext, record: dict, attempt: int, claimed_at: float) -
             result = render_long_video(ctx, model, record, params, on_step, Path(scratch))
             files, timings["encode"] = result.files, result.encode_seconds
         else:
-            result = sample(model, params, on_step, **record_conditions(ctx.storage, record))
+            try:
+                result = sample(model, params, on_step, **record_conditions(ctx.storage, record))
+            finally:
+                still_running = reports.close()
+            if not still_running:
+                raise RenderCancelled(video_id)
             encode_started = time.perf_counter()
             files = write_outputs(result.frames, record["fps"], Path(scratch), delivered_size(record))
             timings["encode"] = time.perf_counter() - encode_started
