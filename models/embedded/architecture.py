@@ -80,9 +80,9 @@ def build_vae() -> AutoencoderKLWan:
 TRANSFORMER_PATCH = (1, 2, 2)
 
 
-def build_transformer() -> WanTransformer3DModel:
+def build_transformer(patch_size: tuple[int, int, int] = TRANSFORMER_PATCH) -> WanTransformer3DModel:
     return WanTransformer3DModel(
-        patch_size=TRANSFORMER_PATCH,
+        patch_size=patch_size,
         num_attention_heads=4,
         attention_head_dim=32,
         in_channels=LATENT_CHANNELS,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from models.embedded.architecture import (
     build_vae,
 )
 from models.embedded.captions import caption_for
-from models.embedded.compact_text import encode_compact, install
+from models.embedded.compact_text import encode_compact, install, null_padding
 from models.embedded.training_utils import (
     CACHE_DIR,
     Checkpointer,
@@ -298,9 +298,9 @@ def training_caption(spec: ClipSpec, rng: random.Random) -> str:
     return caption_for(spec, rng)
 
 
-def tokens_per_clip(latents: torch.Tensor) -> int:
+def tokens_per_clip(latents: torch.Tensor, patch: tuple[int, int, int] = TRANSFORMER_PATCH) -> int:
     _, _, frames, height, width = latents.shape
-    patch_frames, patch_height, patch_width = TRANSFORMER_PATCH
+    patch_frames, patch_height, patch_width = patch
     return frames // patch_frames * (height // patch_height) * (width // patch_width)
 
 
@@ -313,23 +313,43 @@ def sample_sigmas(count: int, generator: torch.Generator) -> torch.Tensor:
     return FLOW_SHIFT * uniform / (1 + (FLOW_SHIFT - 1) * uniform)
 
 
-def frame_sigmas(batch: int, frames: int, generator: torch.Generator, rng: random.Random) -> torch.Tensor:
-    """Noise level per latent frame, (batch, frames) ("diffusion forcing"). Half the clips
-    share one level (text-to-video, and pinning by re-noising known frames); the rest keep
-    some frames clean (level 0) as conditions: the first (image-to-video), a prefix
-    (continuation of a previous clip's tail), first and last (loops), or draw every
-    frame's level on its own."""
+@dataclass(frozen=True)
+class Recipe:
+    """What differs between transformer runs. `patterns`: cumulative shares of the per-frame
+    noise patterns: one shared level (text-to-video, the task that ties text to motion),
+    first latent clean (image-to-video), a clean prefix (continuation), first and last clean
+    (loops); the rest draw every frame's level alone. `null_padding`: see compact_text."""
+
+    null_padding: bool
+    patterns: tuple[float, float, float, float]
+    patch: tuple[int, int, int] = TRANSFORMER_PATCH
+
+
+RECIPES = {
+    "second-generation": Recipe(null_padding=False, patterns=(0.5, 0.68, 0.82, 0.9)),
+    "null-padding": Recipe(null_padding=True, patterns=(0.75, 0.85, 0.95, 0.97)),
+    # One token per latent pixel: an object then moves about one token per latent frame.
+    "latent-pixel-tokens": Recipe(null_padding=True, patterns=(0.75, 0.85, 0.95, 0.97), patch=(1, 1, 1)),
+}
+
+
+def frame_sigmas(
+    batch: int, frames: int, generator: torch.Generator, rng: random.Random, patterns: tuple[float, ...]
+) -> torch.Tensor:
+    """Noise level per latent frame, (batch, frames) ("diffusion forcing") in the shares of
+    `patterns` (Recipe); clean frames (level 0) are the conditions."""
     sigmas = sample_sigmas(batch, generator)[:, None].repeat(1, frames)
     independent = sample_sigmas(batch * frames, generator).view(batch, frames)
+    shared, first, prefix, loop = patterns
     for index in range(batch):
         draw = rng.random()
-        if draw < 0.5:
+        if draw < shared:
             continue
-        if draw < 0.68:
+        if draw < first:
             sigmas[index, 0] = 0
-        elif draw < 0.82:
+        elif draw < prefix:
             sigmas[index, : rng.randint(1, frames - 1)] = 0
-        elif draw < 0.9:
+        elif draw < loop:
             sigmas[index, [0, -1]] = 0
         else:
             sigmas[index] = independent[index]
@@ -342,9 +362,12 @@ def token_timesteps(sigmas: torch.Tensor, tokens_per_frame: int) -> torch.Tensor
     return (sigmas * 1000).repeat_interleave(tokens_per_frame, dim=1)
 
 
-def train_transformer(steps: int, tokens_per_batch: int = 2560) -> None:
+def train_transformer(steps: int, recipe: Recipe, run: str = "transformer", stop_at: int | None = None,
+                      tokens_per_batch: int = 2560) -> None:  # fmt: skip
     """Flow matching; each batch comes from one (size, duration) bucket and holds about
-    `tokens_per_batch` tokens, so short clips get larger batches at equal cost."""
+    `tokens_per_batch` tokens, so short clips get larger batches at equal cost. `run` names
+    the checkpoint (experiments side by side); `stop_at` pauses the schedule at that step,
+    to be resumed later exactly where it stopped."""
     torch.manual_seed(SEED)
     buckets = load_buckets()
     mean, std = latent_statistics(buckets)
@@ -355,13 +378,16 @@ def train_transformer(steps: int, tokens_per_batch: int = 2560) -> None:
 
     tokenizer = build_tokenizer()
     networks = torch.nn.ModuleDict(
-        {"text_encoder": build_text_encoder(len(tokenizer)), "transformer": build_transformer()}
+        {"text_encoder": build_text_encoder(len(tokenizer)), "transformer": build_transformer(recipe.patch)}
     )
+    if recipe.null_padding:
+        null_padding(networks["transformer"])
     cross_attention = install(networks["transformer"])
-    optimizer = torch.optim.AdamW(networks.parameters(), lr=5e-4, betas=(0.9, 0.99), weight_decay=0.01)
+    trained = [parameter for parameter in networks.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=5e-4, betas=(0.9, 0.99), weight_decay=0.01)
     ema = ExponentialMovingAverage(networks, decay=0.998)
-    checkpointer = Checkpointer(CACHE_DIR / "transformer.pt")
-    log = LossLog(CACHE_DIR / "transformer_log.jsonl")
+    checkpointer = Checkpointer(CACHE_DIR / f"{run}.pt")
+    log = LossLog(CACHE_DIR / f"{run}_log.jsonl")
     start = 0
     if (state := checkpointer.load()) is not None:
         networks.load_state_dict(state["model"])
@@ -371,22 +397,23 @@ def train_transformer(steps: int, tokens_per_batch: int = 2560) -> None:
     log.truncate_after(start)
     scheduler = warmup_cosine_schedule(optimizer, steps, warmup=100, start=start)
     networks.train()
-    progress = tqdm(range(start, steps), initial=start, total=steps, desc="transformer", mininterval=15)
+    end = min(steps, stop_at or steps)
+    progress = tqdm(range(start, end), initial=start, total=steps, desc=run, mininterval=15)
     for step in progress:
         rng = random.Random(SEED * 7_000_003 + step)
         generator = torch.Generator().manual_seed(SEED + step)
         key = keys[step % len(keys)]  # one bucket per batch: shapes must match
-        batch_size = max(8, tokens_per_batch // tokens_per_clip(normalised[key]))  # 32 clips of 64x64x17
+        batch_size = max(8, tokens_per_batch // tokens_per_clip(normalised[key], recipe.patch))  # 32 clips of 64x64x17
         indices = [rng.randrange(len(specs[key])) for _ in range(batch_size)]
         clean = normalised[key][indices]
         prompts = [training_caption(specs[key][index], rng) for index in indices]
         noise = torch.randn(clean.shape, generator=generator)
         frames = clean.shape[2]
-        sigmas = frame_sigmas(batch_size, frames, generator, rng)
+        sigmas = frame_sigmas(batch_size, frames, generator, rng, recipe.patterns)
         sigma = sigmas.view(batch_size, 1, frames, 1, 1)
         noisy = (1 - sigma) * clean + sigma * noise
         text, cross_attention.key_bias = encode_compact(tokenizer, networks["text_encoder"], prompts)
-        timestep = token_timesteps(sigmas, tokens_per_clip(clean) // frames)
+        timestep = token_timesteps(sigmas, tokens_per_clip(clean, recipe.patch) // frames)
         prediction = networks["transformer"](
             hidden_states=noisy, timestep=timestep, encoder_hidden_states=text, return_dict=False
         )[0]
@@ -396,7 +423,7 @@ def train_transformer(steps: int, tokens_per_batch: int = 2560) -> None:
         loss = squared.sum() / noisy_frames.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(networks.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimizer.step()
         scheduler.step()
         ema.update(networks, step)
@@ -406,14 +433,14 @@ def train_transformer(steps: int, tokens_per_batch: int = 2560) -> None:
             {"model": networks.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema.shadow, "step": step + 1}
         )
     checkpointer.maybe_save(
-        {"model": networks.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema.shadow, "step": steps}, True
+        {"model": networks.state_dict(), "optimizer": optimizer.state_dict(), "ema": ema.shadow, "step": end}, True
     )
 
 
 # ---------------------------------------------------------------- stage 4: export
 
 
-def plot_loss_curves(path: Path) -> None:
+def plot_loss_curves(path: Path, run: str = "transformer") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -423,7 +450,7 @@ def plot_loss_curves(path: Path) -> None:
     stages = (
         (axes[0], "vae", ("loss", "mse")),
         (axes[1], "decoder", ("loss", "mse")),
-        (axes[2], "transformer", ("loss",)),
+        (axes[2], run, ("loss",)),
     )
     for axis, name, keys in stages:
         rows = LossLog(CACHE_DIR / f"{name}_log.jsonl").read()
@@ -442,7 +469,7 @@ def plot_loss_curves(path: Path) -> None:
     figure.savefig(path, dpi=80)
 
 
-def export_pipeline(folder: Path) -> None:
+def export_pipeline(folder: Path, recipe: Recipe, run: str = "transformer") -> None:
     from diffusers import WanPipeline
 
     buckets = load_buckets()
@@ -451,9 +478,9 @@ def export_pipeline(folder: Path) -> None:
     vae.register_to_config(latents_mean=mean.tolist(), latents_std=std.tolist())
     tokenizer = build_tokenizer()
     networks = torch.nn.ModuleDict(
-        {"text_encoder": build_text_encoder(len(tokenizer)), "transformer": build_transformer()}
+        {"text_encoder": build_text_encoder(len(tokenizer)), "transformer": build_transformer(recipe.patch)}
     )
-    state = torch.load(CACHE_DIR / "transformer.pt", map_location="cpu", weights_only=False)
+    state = torch.load(CACHE_DIR / f"{run}.pt", map_location="cpu", weights_only=False)
     networks.load_state_dict(state["model"])
     ema = ExponentialMovingAverage(networks, decay=0.0)
     ema.shadow = state["ema"]
@@ -466,7 +493,7 @@ def export_pipeline(folder: Path) -> None:
         scheduler=build_scheduler(),
     )
     pipeline.save_pretrained(folder, safe_serialization=True)
-    plot_loss_curves(folder.parent / "loss_curves.png")
+    plot_loss_curves(folder.parent / "loss_curves.png", run)
 
 
 def main() -> None:
@@ -476,6 +503,9 @@ def main() -> None:
     parser.add_argument("--decoder-steps", type=int, default=400)
     parser.add_argument("--clips-per-size", type=int, default=1024, help="for the default size; others get 5/8")
     parser.add_argument("--transformer-steps", type=int, default=2400)
+    parser.add_argument("--transformer-run", default="transformer", help="checkpoint name in .cache/embedded/")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="second-generation")
+    parser.add_argument("--stop-at", type=int, help="pause the transformer schedule at this step (resumable)")
     # Exported next to the checkpoints; evaluate it (evaluate.py --pipeline) against the
     # shipped model, then copy it to models/embedded/pipeline if it is better on every row.
     parser.add_argument("--export-dir", type=Path, default=CACHE_DIR / "export")
@@ -495,9 +525,9 @@ def main() -> None:
     if args.stage in ("all", "decoder"):  # independent of stage 3: may run at the same time
         train_decoder(args.decoder_steps)
     if args.stage in ("all", "transformer"):
-        train_transformer(args.transformer_steps)
+        train_transformer(args.transformer_steps, RECIPES[args.recipe], args.transformer_run, args.stop_at)
     if args.stage in ("all", "export"):
-        export_pipeline(args.export_dir)
+        export_pipeline(args.export_dir, RECIPES[args.recipe], args.transformer_run)
 
 
 if __name__ == "__main__":

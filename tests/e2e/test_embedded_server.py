@@ -26,32 +26,43 @@ def embedded_worker(env, redis, session_dir):
     worker.stop()
 
 
-@pytest.mark.parametrize(("prompt", "size", "seconds", "colour", "direction"), CASES)
-def test_short_prompt_becomes_the_video_it_asks_for(
-    client, embedded_worker, tmp_path, prompt, size, seconds, colour, direction
-):
-    video = client.videos.create_and_poll(
-        prompt=prompt, model="embedded", size=size, seconds=seconds, extra_body={"seed": 3}, poll_interval_ms=100
-    )
+@pytest.fixture(scope="module")
+def videos(client, embedded_worker, tmp_path_factory) -> dict:
+    """Each case rendered once through the server (seed 3); colour and motion tests read the same MP4s."""
+    made = {}
+    for prompt, size, seconds, _, _ in CASES:
+        video = client.videos.create_and_poll(
+            prompt=prompt, model="embedded", size=size, seconds=seconds, extra_body={"seed": 3}, poll_interval_ms=100
+        )
+        path = tmp_path_factory.mktemp("embedded") / "video.mp4"
+        if video.status == "completed":
+            client.videos.download_content(video.id).write_to_file(path)
+        made[prompt] = (video, path)
+    return made
+
+
+@pytest.mark.parametrize(("prompt", "colour"), [(case[0], case[3]) for case in CASES])
+def test_short_prompt_becomes_the_video_it_asks_for(videos, prompt, colour):
+    video, path = videos[prompt]
     assert video.status == "completed", video.error
     extra = video.model_extra
     assert extra["prompt_expansion"] == "offline"
     assert extra["revised_prompt"] != prompt and colour in extra["revised_prompt"]
-    path = tmp_path / "video.mp4"
-    client.videos.download_content(video.id).write_to_file(path)
     seen = analyze_video(path)
     assert seen.colour == colour, seen
     assert len(decode_mp4(path.read_bytes())) == extra["num_frames"]
 
 
-@pytest.mark.xfail(reason="the shipped embedded model does not yet follow motion direction (MODEL_CARD.md)")
-@pytest.mark.parametrize(("prompt", "size", "seconds", "colour", "direction"), CASES[:1])
-def test_short_prompt_moves_the_way_it_asks(
-    client, embedded_worker, tmp_path, prompt, size, seconds, colour, direction
-):
-    video = client.videos.create_and_poll(
-        prompt=prompt, model="embedded", size=size, seconds=seconds, extra_body={"seed": 3}, poll_interval_ms=100
-    )
-    path = tmp_path / "video.mp4"
-    client.videos.download_content(video.id).write_to_file(path)
-    assert analyze_video(path).direction == direction
+@pytest.mark.xfail(
+    reason="the shipped embedded model does not follow motion direction (MODEL_CARD.md: 21 % / 12 %); "
+    "these seeds move left, down and up-left",
+    strict=True,
+    raises=AssertionError,
+)
+def test_short_prompts_move_the_way_they_ask(videos):
+    """All but at most one case must move as prompted (one near a direction boundary may miss)."""
+    if any(video.status != "completed" for video, _ in videos.values()):
+        pytest.fail("a render failed, so its direction cannot be judged")  # not the expected failure
+    found = {prompt: analyze_video(videos[prompt][1]).direction for prompt, *_ in CASES}
+    missed = {prompt: found[prompt] for prompt, *_, direction in CASES if found[prompt] != direction}
+    assert len(missed) <= 1, missed

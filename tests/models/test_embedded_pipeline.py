@@ -70,10 +70,18 @@ def test_generated_video_shows_the_prompted_colour(analyses, prompt, colour):
     assert analyses[prompt].colour == colour
 
 
-@pytest.mark.xfail(reason="the shipped model does not follow motion directions yet (MODEL_CARD.md)", strict=False)
-@pytest.mark.parametrize(("prompt", "direction"), [(case[0], case[5]) for case in CASES])
-def test_generated_video_moves_in_the_prompted_direction(analyses, prompt, direction):
-    assert analyses[prompt].direction == direction
+@pytest.mark.xfail(
+    reason="the shipped model does not follow motion directions (MODEL_CARD.md: 21 % / 12 %); "
+    "these seeds move up-left, not at all, down-right and up",
+    strict=True,
+    raises=AssertionError,
+)
+def test_generated_videos_move_in_the_prompted_directions(analyses):
+    """All but at most one case must move as prompted (one near a direction boundary may miss)."""
+    missed = {
+        prompt: analyses[prompt].direction for prompt, *_, direction in CASES if analyses[prompt].direction != direction
+    }
+    assert len(missed) <= 1, missed
 
 
 def test_held_out_prompt_above_is_really_held_out():
