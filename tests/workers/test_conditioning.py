@@ -223,3 +223,24 @@ def test_wan_vace_takes_a_characters_reference_image(data_dir):
     images = spy.call_args.kwargs["reference_images"]
     assert len(images) == 1 and images[0].size == (32, 32)
     assert result.frames.shape == (9, 32, 32, 3)
+
+
+@pytest.mark.parametrize("family", ["wan", "ltx"])
+def test_a_dedicated_pipeline_leaves_the_resident_models_dtypes_alone(data_dir, family):
+    """Wan's video-to-video and LTX's condition pipeline share the resident pipeline's modules;
+    `from_pipe` would cast them all in place to float32 (its default), so one remix would turn a
+    resident bf16 transformer into float32 for every later video, twice its memory."""
+    path, height, width, frames = TINY[family]
+    # Wan as its card runs it (float32 VAE, bf16 transformer); LTX in bf16 throughout.
+    dtypes = {"default": "float32", "transformer": "bfloat16"} if family == "wan" else "bfloat16"
+    model = load_model(CatalogEntry(name=f"{family}-bf16", family=family, path=path, dtype=dtypes), data_dir)
+    pipe = model.pipeline
+    loaded = (pipe.transformer.dtype, pipe.vae.dtype)
+    assert loaded == (torch.bfloat16, torch.float32 if family == "wan" else torch.bfloat16)
+    run = params(family, num_inference_steps=2)
+    if family == "wan":
+        conditions = Conditions(video=SourceVideo(data=np.full((frames, height, width, 3), 0.5), strength=0.5))
+    else:
+        conditions = Conditions(pins=[Pin(data=picture(height, width))])
+    sample(model, run, lambda done, total: None, conditions=conditions)
+    assert (pipe.transformer.dtype, pipe.vae.dtype) == loaded

@@ -1,7 +1,7 @@
 """Dedicated diffusers pipelines for a family, used when they can take the conditions whole.
 
 Each adapter answers `accepts(pipe, conditions)` and builds `(pipeline, kwargs)`. Pipelines that
-share the text-to-video checkpoint's components are made with `from_pipe` (no weights copied);
+share the text-to-video checkpoint's components are views over its modules (no weights copied);
 image-to-video checkpoints (`WanImageToVideoPipeline`, `CogVideoXImageToVideoPipeline`,
 `HunyuanVideoImageToVideoPipeline`, `LTXImageToVideoPipeline`) are used when the catalog entry
 loads one. Anything else (latent pins, a pin that is not frame 0 where the pipeline cannot take
@@ -24,10 +24,17 @@ def _pil(frame: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(frame * 255.0), 0, 255).astype(np.uint8))
 
 
-def _quiet(pipe):
-    # A view made with `from_pipe` gets a fresh progress bar setting; workers log, not draw.
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+def _view(pipeline_class, pipe):
+    """`pipeline_class` over `pipe`'s own modules and settings. Not `from_pipe`: it ends by
+    casting every shared module in place to its `torch_dtype` (float32 when not given), so one
+    remix would leave a resident bf16 transformer in float32 for every later video, at twice
+    the memory, and no single dtype keeps Wan's float32 VAE beside its bf16 transformer."""
+    modules, settings = pipeline_class._get_signature_keys(pipeline_class)
+    shared = {name: value for name, value in pipe.components.items() if name in modules or name in settings}
+    view = pipeline_class(**shared)
+    # A new pipeline gets a fresh progress bar setting; workers log, not draw.
+    view.set_progress_bar_config(disable=True)
+    return view
 
 
 def _video(frames: np.ndarray) -> list[Image.Image]:
@@ -83,7 +90,7 @@ def _video_to_video(t2v_class: str, v2v_class_name: str):
             return None  # its VAE would drop the partial chunk; the generic path pads it
         import diffusers
 
-        v2v = _quiet(getattr(diffusers, v2v_class_name).from_pipe(pipe))
+        v2v = _view(getattr(diffusers, v2v_class_name), pipe)
         call = {k: v for k, v in kwargs.items() if k != "num_frames"}
         # WanVideoToVideoPipeline has one transformer and no `guidance_scale_2` (a Wan 2.2 entry passes it).
         if "guidance_scale_2" not in inspect.signature(type(v2v).__call__).parameters:
@@ -114,7 +121,7 @@ def _ltx_condition(pipe, conditions: Conditions, media: Media, kwargs: dict):
             items.append(LTXVideoCondition(image=_pil(frames[0]), frame_index=start))
         else:
             items.append(LTXVideoCondition(video=_video(frames[-pin.frames :]), frame_index=start))
-    return _quiet(LTXConditionPipeline.from_pipe(pipe)), {**kwargs, "conditions": items}
+    return _view(LTXConditionPipeline, pipe), {**kwargs, "conditions": items}
 
 
 def _wan_vace(pipe, conditions: Conditions, media: Media, kwargs: dict):
