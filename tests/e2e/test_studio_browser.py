@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.event_fixtures import RENDERED, events_worker  # noqa: F401 (a fixture)
+from tests.event_fixtures import IDLE, RENDERED, create, events_worker  # noqa: F401 (a fixture)
 from tests.support import wait_until
 
 
@@ -80,6 +80,9 @@ def test_type_a_prompt_watch_it_render_play_it_and_delete_it(browser, api_url, t
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
+    # Videos that stay queued (no worker serves their model) fill every live-stream slot the page
+    # has: the video made here must still stream, so its bar moves with every step.
+    waiting = [create(api_url, IDLE, prompt=f"waiting {n}")["id"] for n in range(5)]
     browser.get(f"{api_url}/")
     wait_for_model(browser)
     Select(browser.find_element(By.ID, "model")).select_by_value(RENDERED)
@@ -137,6 +140,8 @@ def test_type_a_prompt_watch_it_render_play_it_and_delete_it(browser, api_url, t
     card.find_element(By.CSS_SELECTOR, "button.delete").click()
     wait_until(lambda: not browser.find_elements(By.ID, f"video-{video_id}"), what="the card to go")
     assert httpx.get(f"{api_url}/v1/videos/{video_id}").status_code == 404
+    for other in waiting:
+        httpx.delete(f"{api_url}/v1/videos/{other}").raise_for_status()
 
 
 def test_a_refused_upload_shows_the_api_message(browser, api_url, tmp_path):

@@ -181,7 +181,7 @@ function showVideo(video, newest = false) {
     $("#no-videos").hidden = true;
   }
   render(card, video);
-  if (!FINAL.has(video.status)) follow(video.id);
+  if (!FINAL.has(video.status)) follow(video.id, newest);
   return card;
 }
 
@@ -213,8 +213,11 @@ function render(card, video) {
   if (video.error && video.status !== "completed") $(".error", card).textContent = video.error.message;
 }
 
-function follow(id) {
-  if (state.streams.has(id) || state.streams.size >= MAX_STREAMS) return;
+function follow(id, madeHere = false) {
+  if (state.streams.has(id)) return;
+  // A video just made here always streams live: the one followed longest goes back to the list's polling.
+  if (madeHere && state.streams.size >= MAX_STREAMS) release(state.streams.keys().next().value);
+  if (state.streams.size >= MAX_STREAMS) return;
   const source = new EventSource(`/v1/videos/${id}/events`);
   state.streams.set(id, source);
   const card = state.cards.get(id);
@@ -255,10 +258,14 @@ function follow(id) {
   };
 }
 
-function stopFollowing(id) {
+function release(id) {
   const source = state.streams.get(id);
   if (source) source.close();
   state.streams.delete(id);
+}
+
+function stopFollowing(id) {
+  release(id);
   // A free slot: follow the next unfinished video that waits for one.
   for (const [other, card] of state.cards) {
     if (other !== id && !FINAL.has(card.dataset.status) && !state.streams.has(other)) {
