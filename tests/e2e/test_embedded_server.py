@@ -7,6 +7,7 @@ path (scheduler, guidance, VAE decode, frame order, colour conversion, encoding)
 import pytest
 
 from models.embedded.analyzer import analyze_video
+from tests.embedded_direction import assert_directions, direction_not_learned
 from tests.media import decode_mp4
 
 
@@ -53,16 +54,9 @@ def test_short_prompt_becomes_the_video_it_asks_for(videos, prompt, colour):
     assert len(decode_mp4(path.read_bytes())) == extra["num_frames"]
 
 
-@pytest.mark.xfail(
-    reason="the shipped embedded model does not follow motion direction (MODEL_CARD.md: 21 % / 12 %); "
-    "these seeds move left, down and up-left",
-    strict=True,
-    raises=AssertionError,
-)
+@direction_not_learned("these seeds move left, down and up-left")
 def test_short_prompts_move_the_way_they_ask(videos):
-    """All but at most one case must move as prompted (one near a direction boundary may miss)."""
     if any(video.status != "completed" for video, _ in videos.values()):
         pytest.fail("a render failed, so its direction cannot be judged")  # not the expected failure
-    found = {prompt: analyze_video(videos[prompt][1]).direction for prompt, *_ in CASES}
-    missed = {prompt: found[prompt] for prompt, *_, direction in CASES if found[prompt] != direction}
-    assert len(missed) <= 1, missed
+    found = {prompt: analyze_video(path).direction for prompt, (_, path) in videos.items()}
+    assert_directions(found, {prompt: direction for prompt, *_, direction in CASES})
