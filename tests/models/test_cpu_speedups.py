@@ -51,3 +51,33 @@ def test_sped_up_pipeline_renders_the_stock_frames(pair):
     assert processors[0].copies.count > 100
     alone = sample(fast, batch[0], lambda d, t: None)
     np.testing.assert_allclose(alone.frames, sample(stock, batch[0], lambda d, t: None).frames, atol=1e-4)
+
+
+def test_embedded_vae_decodes_the_stock_frames_with_its_zero_past_taps_skipped(tmp_path):
+    """The embedded VAE's 3x3x3 convolutions have zero past-frame taps: with the speed-ups they
+    run per frame, and its channel norms as sums of squares; a decode must not change."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    from models.cpu_speedups import channel_rms_norms, present_frame_convolutions
+    from models.embedded import PIPELINE_DIR
+
+    stock = AutoencoderKLWan.from_pretrained(PIPELINE_DIR / "vae").eval()
+    fast = AutoencoderKLWan.from_pretrained(PIPELINE_DIR / "vae").eval()
+    assert present_frame_convolutions(fast) == 36  # every 3x3x3 one; the 4 resampling ones mix frames
+    assert channel_rms_norms(fast) > 0
+    latents = torch.randn(2, 16, 5, 8, 12, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected, found = stock.decode(latents).sample, fast.decode(latents).sample
+    assert found.shape == expected.shape == (2, 3, 17, 64, 96)
+    torch.testing.assert_close(found, expected, atol=1e-4, rtol=0)
+
+
+def test_a_vae_whose_convolutions_look_back_is_left_alone():
+    """A real Wan VAE's past-frame taps are not zero (here: random ones)."""
+    from diffusers import AutoencoderKLWan
+
+    from models.cpu_speedups import present_frame_convolutions
+
+    vae = AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 2], num_res_blocks=1, temperal_downsample=[True])
+    assert present_frame_convolutions(vae) == 0
