@@ -40,13 +40,18 @@ def test_sped_up_pipeline_renders_the_stock_frames(pair):
     batch = [params("a red circle moving left", 1), params("a much longer prompt about a blue square", 2)]
     seen = []  # batch sizes the first block ran on: both guidance passes in one call, once per step
     hook = fast.pipeline.transformer.blocks[0].register_forward_hook(lambda m, args, out: seen.append(len(out)))
+    encoded = []  # token counts the text encoder ran on: the longest prompt's, not 512
+    embedding = fast.pipeline.text_encoder.encoder.embed_tokens
+    text_hook = embedding.register_forward_hook(lambda m, args, out: encoded.append(out.shape[1]))
     together = zip(
         sample_batch(fast, batch, lambda d, t: None), sample_batch(stock, batch, lambda d, t: None), strict=True
     )
     for one, other in together:
         np.testing.assert_allclose(one.frames, other.frames, atol=1e-4)
     hook.remove()
+    text_hook.remove()
     assert seen == [4, 4]
+    assert encoded and max(encoded) < 20, encoded
     # The padding really was folded: the last key stood for hundreds of zero rows.
     assert processors[0].copies.count > 100
     alone = sample(fast, batch[0], lambda d, t: None)
