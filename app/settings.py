@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # long it waits for more to arrive before starting (0: it takes what is queued now).
     max_batch: int = Field(default=1, ge=1)
     batch_gather_s: float = Field(default=0.0, ge=0, le=10)
+    # CPU threads a render worker's torch uses. Unset: OMP_NUM_THREADS where it is set, else one
+    # fewer than the cores this process may run on (at least one), so the API, Redis and the MP4
+    # encoder keep a core: OpenMP threads that lose a core to them stall each other (workers/threads.py).
+    torch_threads: int | None = Field(default=None, ge=1)
     # How long a worker that finished a render waits for a restarting Redis to record it.
     redis_outage_budget_s: float = 120.0
     # MiB of model weights a render worker keeps ready at once; models beyond it take turns

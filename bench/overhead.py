@@ -12,7 +12,8 @@ noise hits both; the spread of the rounds' ratios shows how much of the result i
 `--appendfsync everysec` runs the embedded Valkey as the compose Redis does (default `always`, as
 `t2v up` does: every write, a render's per-step progress included, waits for a disk flush).
 `--threads N` gives both sides N torch threads (the worker through OMP_NUM_THREADS, this process
-through `torch.set_num_threads`); without it both use torch's default (one per core).
+through `torch.set_num_threads`); without it both use a worker's default (workers/threads.py: one
+fewer than the cores).
 """
 
 import argparse
@@ -140,6 +141,12 @@ def post_latency(base: str, model: str, clients: int, per_client: int) -> list[f
     return latencies
 
 
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -183,7 +190,10 @@ def main() -> None:
         env["OMP_NUM_THREADS"] = str(args.threads)
         torch.set_num_threads(args.threads)
     else:
-        env.pop("OMP_NUM_THREADS")  # both sides use torch's default thread count
+        from workers.threads import set_torch_threads
+
+        env.pop("OMP_NUM_THREADS")  # both sides use a worker's default thread count
+        set_torch_threads(None)
     api, base = start_api(env, free_port(), work)
     services = [api]
     try:
@@ -218,7 +228,7 @@ def main() -> None:
             service.stop()
         redis_server.stop()
 
-    threads = args.threads or "torch default"
+    threads = args.threads or f"worker default ({torch_threads()})"
     print(
         f"model {args.model}, {args.videos} videos, cpu cores {os.cpu_count()}, torch threads {threads}, "
         f"appendfsync {args.appendfsync}"

@@ -144,6 +144,9 @@ def run_worker(settings: Settings, models: list[str], queues: list[str], burst: 
         # Imported here so CPU-only workers (expand, notify) never load torch.
         from models.loader import ModelLoadError
         from workers.runtime import ResidentModels
+        from workers.threads import set_torch_threads
+
+        log.info("torch runs %d CPU threads", set_torch_threads(settings.torch_threads))
 
         try:
             context.models = ResidentModels(catalog, models, settings.data_dir, settings.resident_budget_mb)
