@@ -7,6 +7,7 @@ from app.api_docs import ERROR_RESPONSES, add_links_and_drop_422
 from app.body_limit import BodyLimit
 from app.deps import RequireTenant
 from app.errors import install_error_handlers
+from app.gc_tuning import freeze_startup_heap
 from app.metrics import install_metrics
 from app.records import RecordStore
 from app.redis_conn import AsyncClients, connect
@@ -62,4 +63,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi
+    app.router.on_startup.append(freeze_startup_heap)  # every `--workers` process, once it is built
     return app

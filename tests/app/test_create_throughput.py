@@ -171,3 +171,22 @@ def test_the_blocking_client_refuses_to_block_where_the_event_loop_runs(redis_ur
         with pytest.raises(BlockingCall):
             redis.pipeline()
     assert redis.get("greeting") == b"hello"
+
+
+def test_the_api_takes_its_startup_heap_out_of_garbage_collection(redis_url, tmp_path):
+    """The oldest-generation collection walked every object imported at start-up, up to 0.2 s
+    at a time under load (app/gc_tuning.py); once the app is up, those objects are frozen."""
+    import gc
+
+    from app.gc_tuning import THRESHOLDS
+
+    gc.unfreeze()  # as a fresh process starts (another test's app may have frozen this one)
+    gc.set_threshold(700, 10, 10)
+    try:
+        with counting_app(redis_url, tmp_path) as client:
+            assert gc.get_freeze_count() > 10_000
+            assert gc.get_threshold() == THRESHOLDS
+            assert client.post("/v1/videos", json={"prompt": "a red circle"}).status_code == 200
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(700, 10, 10)
