@@ -159,7 +159,10 @@ class Stack:
             docker("rm", "-f", "-v", self.name(replica), check=False)
         for volume in ("videos", "redis-data", "hf-cache", "gpu-locks"):
             docker("volume", "rm", "-f", f"{PROJECT}-{volume}", check=False)
-        docker("network", "rm", self.network, check=False)
+        # By id: two runs started at once can leave two networks of this name, which
+        # `docker network rm NAME` refuses as ambiguous.
+        for network_id in docker("network", "ls", "-q", "--filter", f"name=^{self.network}$", check=False).split():
+            docker("network", "rm", network_id, check=False)
 
 
 def load_compose(port: int) -> dict:
