@@ -141,12 +141,6 @@ def post_latency(base: str, model: str, clients: int, per_client: int) -> list[f
     return latencies
 
 
-def torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -184,6 +178,7 @@ def main() -> None:
         T2V_SWEEP_GRACE_S="5",
     )
     env.update(item.split("=", 1) for item in args.set)
+    threads = args.threads
     if args.threads:
         import torch
 
@@ -193,7 +188,7 @@ def main() -> None:
         from workers.threads import set_torch_threads
 
         env.pop("OMP_NUM_THREADS")  # both sides use a worker's default thread count
-        set_torch_threads(None)
+        threads = f"worker default ({set_torch_threads(None)})"
     api, base = start_api(env, free_port(), work)
     services = [api]
     try:
@@ -228,7 +223,6 @@ def main() -> None:
             service.stop()
         redis_server.stop()
 
-    threads = args.threads or f"worker default ({torch_threads()})"
     print(
         f"model {args.model}, {args.videos} videos, cpu cores {os.cpu_count()}, torch threads {threads}, "
         f"appendfsync {args.appendfsync}"

@@ -58,7 +58,7 @@ def test_sped_up_pipeline_renders_the_stock_frames(pair):
     np.testing.assert_allclose(alone.frames, sample(stock, batch[0], lambda d, t: None).frames, atol=1e-4)
 
 
-def test_embedded_vae_decodes_the_stock_frames_with_its_zero_past_taps_skipped(tmp_path):
+def test_embedded_vae_decodes_the_stock_frames_with_its_zero_past_taps_skipped():
     """The embedded VAE's 3x3x3 convolutions have zero past-frame taps: with the speed-ups they
     run per frame, and its channel norms as sums of squares; a decode must not change."""
     import torch
